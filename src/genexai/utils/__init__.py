@@ -1,0 +1,1 @@
+"""Small shared helpers: atomic file output, Hydra instantiation of callback/logger groups."""

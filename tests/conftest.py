@@ -1,0 +1,57 @@
+"""Shared fixtures: Hydra configs composed like `train.py` does, simulated and real data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from genexai.data import simulate_counts
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = ROOT / "configs"
+DATA_DIR = Path(os.environ.get("GENEXAI_DATA_DIR", ROOT.parent / "shared" / "data"))
+
+
+def compose_config(config_name: str, overrides: list[str], output_dir: Path) -> DictConfig:
+    """Compose a config as the entry point would, with ``hydra:`` resolvers pointing at ``output_dir``."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        cfg.paths.log_dir = str(output_dir / "logs")
+        cfg.paths.data_dir = str(DATA_DIR)
+        del cfg.hydra  # the entry point's cfg has no `hydra` node either
+    return cfg
+
+
+@pytest.fixture
+def train_cfg(tmp_path: Path):
+    """Factory: ``train_cfg(["model=mlp", ...])`` → a composed, fast training config."""
+
+    def make(overrides: list[str] = ()) -> DictConfig:
+        base = ["logger=none", "trainer.max_epochs=3", "~callbacks.rich_progress_bar", "trainer.enable_progress_bar=false"]
+        return compose_config("train", [*base, *overrides], tmp_path)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def small_sim():
+    """A small simulated dataset with strong planted effects (truth in ``var``)."""
+    return simulate_counts(n_samples=80, n_genes=400, de_fraction=0.1, lfc_mean=1.5, seed=1)
+
+
+def real_data(name: str) -> tuple[Path, Path]:
+    """Counts and metadata paths of a dataset in the data root; skip if the root is absent."""
+    folder = DATA_DIR / name
+    if not (folder / "counts.csv.gz").is_file():
+        pytest.skip(f"dataset {name} not found under {DATA_DIR} (set GENEXAI_DATA_DIR)")
+    return folder / "counts.csv.gz", folder / "metadata.csv"

@@ -1,0 +1,68 @@
+"""`train.py` end to end: composed configs, fast_dev_run, a real dataset, clear CLI errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra.core.global_hydra import GlobalHydra
+
+from genexai.training import train
+from tests.conftest import ROOT, real_data
+
+DATASETS = ["simulated", "csv", "h5ad", "pasilla", "airway", "yeast_snf2", "montpick", "tcga_brca_paired", "geuvadis_sex", "gtex_brain_acc_fc"]
+
+
+@pytest.mark.parametrize("data", DATASETS)
+def test_every_data_config_composes(train_cfg, data):
+    cfg = train_cfg([f"data={data}"])
+    assert cfg.data.name == data and cfg.data._target_.endswith("RNASeqDataModule")
+
+
+def test_fast_dev_run_on_simulated_data(train_cfg):
+    cfg = train_cfg(["trainer.fast_dev_run=true", "attribution=none"])
+    metrics = train(cfg)
+    assert "test/auroc" in metrics
+    assert (Path(cfg.paths.output_dir) / "metrics.json").is_file()
+
+
+def test_short_training_on_tcga_reaches_auroc_090(train_cfg):
+    real_data("tcga_brca_paired")
+    cfg = train_cfg(["data=tcga_brca_paired", "trainer.max_epochs=15", "attribution=none", "data.n_genes=500"])
+    metrics = train(cfg)
+    assert metrics["test/auroc"] >= 0.9, metrics
+    run_dir = Path(cfg.paths.output_dir)
+    written = json.loads((run_dir / "metrics.json").read_text())
+    assert written["test/auroc"] == metrics["test/auroc"]
+    assert (run_dir / "checkpoints" / "best.ckpt").is_file()
+    assert (run_dir / "config.yaml").is_file()
+    GlobalHydra.instance().clear()
+
+
+def _run_cli(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), f"paths.log_dir={tmp_path}", *overrides],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_corrupted_input_gives_one_line_error_and_exit_2(tmp_path):
+    counts = tmp_path / "counts.csv"
+    counts.write_text("sample,g1,g2\ns1,5,-1\ns2,3,4\ns3,1,1\ns4,2,2\n")
+    meta = tmp_path / "meta.csv"
+    meta.write_text("sample,condition\ns1,a\ns2,a\ns3,b\ns4,b\n")
+    result = _run_cli(tmp_path, "data=csv", f"data.adata.counts_path={counts}", f"data.adata.metadata_path={meta}")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("genexai error:") and str(counts) in lines[-1] and "negative" in lines[-1]
+    assert "Traceback" not in result.stderr
+
+
+def test_pasilla_stops_with_a_sample_size_message(tmp_path):
+    real_data("pasilla")
+    result = _run_cli(tmp_path, "data=pasilla")
+    assert result.returncode == 2
+    assert "too few samples" in result.stderr and "Traceback" not in result.stderr

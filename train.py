@@ -1,0 +1,27 @@
+"""Train a classifier on bulk RNA-seq counts and attribute its decisions to genes.
+
+    python train.py                              # MLP on the simulated default dataset
+    python train.py model=transformer data=tcga_brca_paired
+    python train.py -m model=mlp,transformer seed=1,2,3
+
+Everything is configured in ``configs/`` (Hydra); the work lives in ``genexai.training``.
+"""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from genexai.cli import report_errors
+from genexai.training import train
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="train")
+@report_errors
+def main(cfg: DictConfig) -> float | None:
+    metrics = train(cfg)
+    return metrics.get(cfg.get("optimized_metric"))
+
+
+if __name__ == "__main__":
+    main()
