@@ -63,6 +63,7 @@ class Preprocessor:
     min_samples: float = 0.2
     n_genes: int | str = 1000
     gene_names: list[str] = field(default_factory=list, init=False)
+    expressed_genes: list[str] = field(default_factory=list, init=False)
     log_geomeans: np.ndarray | None = field(default=None, init=False, repr=False)
     mean: np.ndarray | None = field(default=None, init=False, repr=False)
     std: np.ndarray | None = field(default=None, init=False, repr=False)
@@ -79,6 +80,7 @@ class Preprocessor:
                 "<training split>",
                 f"no gene has >= {self.min_count} counts in >= {needed} training samples; lower data.preprocessing.min_count",
             )
+        self.expressed_genes = [genes[j] for j in keep]
         self.log_geomeans = median_of_ratios_log_geomeans(counts)
         values = self._log_normalise(counts, keep)
         if self.n_genes == "all":

@@ -1,0 +1,184 @@
+"""On-disk cache of DESeq2 results, keyed by the content of every input.
+
+A DESeq2 fit takes seconds to minutes and is repeated for every model, seed and
+attribution method trained on the same split, so results are stored as parquet
+files named by a sha256 of the counts, the metadata columns the design reads, the
+resolved contrast, every option that changes the numbers and the PyDESeq2
+version. Options that do not change the numbers (``n_cpus``, ``quiet``) are not
+part of the key.
+
+Writes go through :func:`genexai.utils.io.atomic_write` (temporary file + rename),
+so concurrent jobs never see a half-written entry (the last writer wins; all writers
+wrote the same table). Each entry carries its key and a checksum of its values in
+the parquet metadata; an unreadable or inconsistent entry is logged and recomputed
+instead of being trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pydeseq2
+
+from genexai.de.deseq2 import RESULT_COLUMNS, prepare_inputs, run_deseq2
+from genexai.utils.io import atomic_write
+
+log = logging.getLogger(__name__)
+
+CACHE_FORMAT = "genexai-deseq2-cache-v1"
+_META_KEY = b"genexai_deseq2"
+
+
+def _metadata_fingerprint(meta: pd.DataFrame) -> dict[str, dict[str, list]]:
+    fingerprint = {}
+    for col in sorted(meta.columns):
+        values = meta[col]
+        fingerprint[col] = {
+            "values": values.astype(str).tolist(),
+            "levels": [str(c) for c in values.cat.categories]
+            if isinstance(values.dtype, pd.CategoricalDtype)
+            else [str(values.dtype)],
+        }
+    return fingerprint
+
+
+def cache_key(
+    counts: pd.DataFrame,
+    metadata: pd.DataFrame,
+    *,
+    design: str = "~condition",
+    contrast: Sequence[str] | None = None,
+    ref_level: str | None = None,
+    alpha: float = 0.05,
+    lfc_shrink: bool = False,
+    cooks_filter: bool = True,
+    independent_filter: bool = True,
+    refit_cooks: bool = True,
+    continuous: Sequence[str] = (),
+) -> str:
+    """Return the sha256 hex digest identifying one DESeq2 analysis.
+
+    The inputs are validated first (same errors as :func:`run_deseq2`), and the key
+    is computed from the prepared design columns and the resolved contrast, so that
+    ``ref_level=None`` and the equivalent explicit reference share one entry.
+    """
+    meta, resolved = prepare_inputs(counts, metadata, design, contrast, ref_level, continuous)
+    options = {
+        "format": CACHE_FORMAT,
+        "pydeseq2": pydeseq2.__version__,
+        "design": design,
+        "contrast": resolved,
+        "alpha": float(alpha),
+        "lfc_shrink": bool(lfc_shrink),
+        "cooks_filter": bool(cooks_filter),
+        "independent_filter": bool(independent_filter),
+        "refit_cooks": bool(refit_cooks),
+        "continuous": sorted(continuous),
+        "samples": counts.index.tolist(),
+        "genes": counts.columns.tolist(),
+        "metadata": _metadata_fingerprint(meta),
+    }
+    digest = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
+    digest.update(np.ascontiguousarray(counts.to_numpy(dtype=np.int64)).tobytes())
+    return digest.hexdigest()
+
+
+def _checksum(table: pd.DataFrame) -> str:
+    hashed = pd.util.hash_pandas_object(table, index=True).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()
+
+
+def _write_entry(path: Path, table: pd.DataFrame, key: str) -> None:
+    arrow = pa.Table.from_pandas(table, preserve_index=True)
+    info = json.dumps({"key": key, "checksum": _checksum(table), "shape": list(table.shape)})
+    arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), _META_KEY: info})
+    atomic_write(path, lambda tmp: pq.write_table(arrow, tmp))
+
+
+def _read_entry(path: Path, key: str, genes: pd.Index) -> pd.DataFrame | None:
+    """Return a verified cached table, or ``None`` when absent or not trustworthy."""
+    if not path.exists():
+        return None
+    try:
+        arrow = pq.read_table(path)
+        info = json.loads(arrow.schema.metadata[_META_KEY])
+        table = arrow.to_pandas()
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as err:
+        log.warning("DESeq2 cache entry %s is unreadable (%s); recomputing.", path, err)
+        return None
+    consistent = (
+        info.get("key") == key
+        and list(table.columns) == list(RESULT_COLUMNS)
+        and table.index.equals(genes)
+        and info.get("checksum") == _checksum(table)
+    )
+    if not consistent:
+        log.warning("DESeq2 cache entry %s does not match its inputs/checksum; recomputing.", path)
+        return None
+    return table
+
+
+def cached_deseq2(
+    counts: pd.DataFrame,
+    metadata: pd.DataFrame,
+    *,
+    cache_dir: Path | str | None,
+    design: str = "~condition",
+    contrast: Sequence[str] | None = None,
+    ref_level: str | None = None,
+    alpha: float = 0.05,
+    lfc_shrink: bool = False,
+    cooks_filter: bool = True,
+    independent_filter: bool = True,
+    refit_cooks: bool = True,
+    continuous: Sequence[str] = (),
+    n_cpus: int = 1,
+    quiet: bool = True,
+) -> tuple[pd.DataFrame, bool]:
+    """Run :func:`~genexai.de.deseq2.run_deseq2`, reusing an earlier identical fit.
+
+    Parameters
+    ----------
+    cache_dir : path or None
+        Directory of cache entries (created if needed); ``None`` disables caching.
+    Others
+        As in :func:`~genexai.de.deseq2.run_deseq2`.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        The DESeq2 results table.
+    cache_hit : bool
+        Whether the table came from the cache (no fit was run).
+    """
+    options = dict(
+        design=design,
+        contrast=contrast,
+        ref_level=ref_level,
+        alpha=alpha,
+        lfc_shrink=lfc_shrink,
+        cooks_filter=cooks_filter,
+        independent_filter=independent_filter,
+        refit_cooks=refit_cooks,
+        continuous=continuous,
+    )
+    if cache_dir is None:
+        return run_deseq2(counts, metadata, n_cpus=n_cpus, quiet=quiet, **options), False
+    key = cache_key(counts, metadata, **options)
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / f"deseq2-{key}.parquet"
+    table = _read_entry(path, key, counts.columns)
+    if table is not None:
+        return table, True
+    table = run_deseq2(counts, metadata, n_cpus=n_cpus, quiet=quiet, **options)
+    _write_entry(path, table, key)
+    return table, False

@@ -1,0 +1,219 @@
+"""Compare attribution rankings with DESeq2 hits and, on simulated data, the truth.
+
+One row per (method, reference). The reference ``"deseq2"`` uses DESeq2 hits as the
+labels and DESeq2's p-value ranking for Jaccard@k; the reference ``"truth"`` uses the
+planted DE genes. On ``"truth"`` an extra row, method ``"deseq2"``, scores DESeq2's own
+ranking (``-log10 p``) on the same genes, so the table answers "is the network or
+DESeq2 closer to the truth?" with the same metrics and the same gene universe.
+
+Genes are those the model scored (gene selection happens before training); DE hits
+outside that set are counted in ``n_hits_outside_model`` rather than silently lost.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from genexai.errors import DataError
+from genexai.evaluation.metrics import (
+    CHANCE_SPEARMAN,
+    de_hits,
+    neg_log10_pvalue,
+    ranking_metrics,
+    sign_agreement,
+    spearman,
+    top_k,
+    topk_metrics,
+)
+
+IMPORTANCE_COLUMNS = ("method", "gene", "importance", "signed_diff")
+DE_COLUMNS = ("log2FoldChange", "stat", "pvalue", "padj")
+
+
+def _require(table: pd.DataFrame, columns: Sequence[str], source: str) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise DataError(source, f"missing columns {missing}; expected at least {list(columns)}.")
+
+
+def _score_row(
+    scores: pd.Series,
+    is_hit: pd.Series,
+    ks: Sequence[int],
+    reference_scores: pd.Series | None,
+    signed: pd.Series,
+    direction: pd.Series | None,
+    correlates: dict[str, pd.Series],
+) -> dict[str, float]:
+    """All metrics of one ranking against one set of labels, with chance levels."""
+    ranking = ranking_metrics(scores, is_hit)
+    row: dict[str, float] = {
+        "n_genes_scored": ranking.pop("n_genes"),
+        "n_hits": ranking.pop("n_hits"),
+        **ranking,
+    }
+    hits = is_hit.reindex(scores.index, fill_value=False).astype(bool)
+    for k in ks:
+        top = topk_metrics(scores, reference_scores, hits, k)
+        row.update({f"{name}@{k}": value for name, value in top.items() if name != "k"})
+        in_top = pd.Series(scores.index.isin(top_k(scores, top["k"])), index=scores.index)
+        if direction is not None:
+            row[f"sign_agreement@{k}"] = sign_agreement(signed, direction, hits & in_top)[
+                "sign_agreement"
+            ]
+    if direction is not None:
+        row.update(sign_agreement(signed, direction, hits))
+    for name, target in correlates.items():
+        row[f"spearman_{name}"] = spearman(scores, target)
+    row["chance_spearman"] = CHANCE_SPEARMAN
+    return row
+
+
+def compare_methods(
+    importance: pd.DataFrame,
+    de: pd.DataFrame,
+    alpha: float = 0.05,
+    lfc_threshold: float = 0.0,
+    ks: Sequence[int] = (10, 50, 100),
+    truth: pd.Series | None = None,
+    truth_log2fc: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Metrics of every attribution method against DESeq2 (and the truth, if known).
+
+    Parameters
+    ----------
+    importance : pandas.DataFrame
+        Tidy importance table of all methods (``method, gene, importance,
+        signed_diff``, ...); ``signed_diff > 0`` pushes toward the tested level.
+    de : pandas.DataFrame
+        DESeq2 results indexed by gene (contrast tested vs reference).
+    alpha, lfc_threshold : float
+        Hit definition, see :func:`~genexai.evaluation.metrics.de_hits`.
+    ks : sequence of int
+        Top-k list lengths.
+    truth : pandas.Series of bool, optional
+        Planted DE genes (``adata.var["is_de"]``), indexed by gene.
+    truth_log2fc : pandas.Series, optional
+        True log2 fold changes (``adata.var["true_log2fc"]``); enables Jaccard@k vs
+        the top-k by ``|true log2FC|``, sign agreement and Spearman against the truth.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (method, reference) with ``n_genes_scored, n_hits,
+        n_hits_outside_model``, AUPRC/AUROC/lift, per-k precision/recall/Jaccard/
+        overlap test, sign agreement, Spearman, and a ``chance_*`` column per metric.
+    """
+    _require(importance, IMPORTANCE_COLUMNS, "importance table")
+    _require(de, DE_COLUMNS, "DESeq2 table")
+    if importance.empty:
+        raise DataError("importance table", "no rows; run the attribution step first.")
+    if importance.duplicated(["method", "gene"]).any():
+        raise DataError("importance table", "a gene appears twice for one method.")
+    hits_de = de_hits(de, alpha, lfc_threshold)
+    neglog10p = neg_log10_pvalue(de["pvalue"])
+    truth = truth.astype(bool) if truth is not None else None
+    abs_true = truth_log2fc.abs() if truth_log2fc is not None else None
+    rows, universe = [], pd.Index([])
+    for method, table in importance.groupby("method", sort=False):
+        table = table.set_index("gene")
+        genes = table.index.intersection(de.index, sort=False)
+        universe = universe.union(genes, sort=False)
+        scores, signed = table.loc[genes, "importance"], table.loc[genes, "signed_diff"]
+        correlates = {"abs_stat": de["stat"].abs(), "neglog10p": neglog10p}
+        row = _score_row(
+            scores, hits_de, ks, neglog10p, signed, de["log2FoldChange"], correlates
+        )
+        outside = int(hits_de[~de.index.isin(genes)].sum())
+        rows.append({"method": method, "reference": "deseq2", **row, "n_hits_outside_model": outside})
+        if truth is not None:
+            genes_t = genes.intersection(truth.index, sort=False)
+            correlates = {"abs_true_lfc": abs_true} if abs_true is not None else {}
+            row = _score_row(
+                scores.loc[genes_t], truth, ks, abs_true, signed, truth_log2fc, correlates
+            )
+            outside = int(truth[~truth.index.isin(genes_t)].sum())
+            rows.append({"method": method, "reference": "truth", **row, "n_hits_outside_model": outside})
+    if truth is not None:
+        genes_t = universe.intersection(truth.index, sort=False)
+        correlates = {"abs_true_lfc": abs_true} if abs_true is not None else {}
+        row = _score_row(
+            neglog10p.loc[genes_t],
+            truth,
+            ks,
+            abs_true,
+            de["log2FoldChange"],
+            truth_log2fc,
+            correlates,
+        )
+        outside = int(truth[~truth.index.isin(genes_t)].sum())
+        rows.append({"method": "deseq2", "reference": "truth", **row, "n_hits_outside_model": outside})
+    table = pd.DataFrame(rows)
+    front = ["method", "reference", "n_genes_scored", "n_hits", "n_hits_outside_model"]
+    return table[front + [c for c in table.columns if c not in front]]
+
+
+def best_methods(comparison: pd.DataFrame, metric: str = "auprc") -> dict[str, dict]:
+    """Per reference, the row with the highest ``metric`` (DESeq2 competes on the truth).
+
+    Returns a dict ``reference -> {method, <metric>, chance_auprc, lift, auroc}``;
+    references where the metric is undefined for every method are omitted.
+    """
+    best = {}
+    for reference, rows in comparison.groupby("reference", sort=False):
+        rows = rows.dropna(subset=[metric])
+        if rows.empty:
+            continue
+        top = rows.loc[rows[metric].idxmax()]
+        best[reference] = {
+            "method": top["method"],
+            metric: float(top[metric]),
+            "chance_auprc": float(top["chance_auprc"]),
+            "lift": float(top["lift"]),
+            "auroc": float(top["auroc"]),
+        }
+    return best
+
+
+def summary_sentences(comparison: pd.DataFrame) -> dict[str, str]:
+    """One plain-language sentence per reference naming the closest method (by AUPRC)."""
+    best = best_methods(comparison)
+    sentences = {}
+    for reference, rows in comparison.groupby("reference", sort=False):
+        label = "DESeq2 hits" if reference == "deseq2" else "the ground truth (planted DE genes)"
+        if reference not in best:
+            sentences[reference] = f"No hits among the scored genes for {label}; agreement is undefined."
+            continue
+        b = best[reference]
+        text = (
+            f"Against {label}, {b['method']} is closest: AUPRC {b['auprc']:.3f} vs "
+            f"{b['chance_auprc']:.3f} by chance ({b['lift']:.1f}x), AUROC {b['auroc']:.3f}."
+        )
+        if reference == "truth":
+            attribution = rows[rows["method"] != "deseq2"].dropna(subset=["auprc"])
+            deseq2 = rows[rows["method"] == "deseq2"]["auprc"]
+            if not attribution.empty and not deseq2.empty and np.isfinite(deseq2.iloc[0]):
+                top = attribution.loc[attribution["auprc"].idxmax()]
+                if np.isclose(top["auprc"], deseq2.iloc[0]):
+                    verdict = "ties with"
+                else:
+                    verdict = "beats" if top["auprc"] > deseq2.iloc[0] else "does not beat"
+                text += (
+                    f" The best attribution method ({top['method']}, AUPRC {top['auprc']:.3f}) "
+                    f"{verdict} DESeq2's p-value ranking (AUPRC {deseq2.iloc[0]:.3f})."
+                )
+        sentences[reference] = text
+    return sentences
+
+
+def comparison_summary(comparison: pd.DataFrame) -> dict:
+    """JSON-able summary: all rows (NaN -> null), best method and sentence per reference."""
+    return {
+        "rows": json.loads(comparison.to_json(orient="records")),
+        "best": best_methods(comparison),
+        "sentences": summary_sentences(comparison),
+    }

@@ -1,0 +1,172 @@
+"""Self-contained HTML report of one evaluation, plus machine-readable tables.
+
+``report.html`` embeds every figure as base64 PNG and has no external CSS or
+JavaScript, so a biologist can open it offline or attach it to an e-mail. Every file
+is written through :mod:`genexai.utils.io` (temporary name + rename), so a killed evaluation leaves either the
+previous file or the complete new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from genexai.evaluation.compare import comparison_summary
+from genexai.evaluation.metrics import de_hits, top_k
+from genexai.utils.io import atomic_write
+
+_CSS = """
+body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;font-size:12px;margin:0.5em 0 1.5em}
+th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}
+th{background:#f0f0f0}
+td:first-child,th:first-child{text-align:left}
+.summary{background:#f6f8fa;border-left:4px solid #4a7;padding:0.5em 1em}
+.scroll{overflow-x:auto}
+figure{display:inline-block;margin:0.5em}
+img{max-width:560px}
+"""
+
+# The metrics table in the report shows these (with their chance levels); the CSV
+# and JSON keep every column.
+_REPORT_METRICS = (
+    "n_genes_scored", "n_hits", "n_hits_outside_model", "auprc", "chance_auprc", "lift",
+    "auroc", "chance_auroc", "sign_agreement", "chance_sign_agreement",
+)
+_REPORT_TOPK = ("precision", "chance_precision", "recall", "chance_recall", "jaccard",
+                "chance_jaccard", "overlap_pvalue")
+
+
+def _write_utf8(path: Path, text: str) -> Path:
+    # Explicit UTF-8: gene names and the report's typography must not depend on the locale.
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _table(frame: pd.DataFrame, index: bool = False) -> str:
+    return frame.to_html(index=index, float_format=lambda v: f"{v:.3g}", na_rep="–", border=0)
+
+
+def _metrics_table(comparison: pd.DataFrame) -> pd.DataFrame:
+    ks = sorted({int(c.split("@")[1]) for c in comparison.columns if c.startswith("precision@")})
+    columns = ["method", "reference", *(c for c in _REPORT_METRICS if c in comparison)]
+    columns += [f"{m}@{k}" for k in ks for m in _REPORT_TOPK if f"{m}@{k}" in comparison]
+    return comparison[columns]
+
+
+def _top_genes(importance: pd.DataFrame, de: pd.DataFrame, n: int, alpha: float, lfc_threshold: float) -> str:
+    hits = de_hits(de, alpha, lfc_threshold)
+    sections = []
+    for method in dict.fromkeys(importance["method"]):
+        table = importance.loc[importance["method"] == method].set_index("gene")
+        genes = top_k(table["importance"], n)
+        rows = table.loc[genes, ["importance", "signed_diff"]].join(
+            de[["baseMean", "log2FoldChange", "padj"]], how="left"
+        )
+        rows.insert(0, "rank", range(1, len(rows) + 1))
+        rows["DE hit"] = hits.reindex(genes, fill_value=False).map({True: "yes", False: ""})
+        sections.append(f"<h3>{html.escape(str(method))}</h3>{_table(rows, index=True)}")
+    return "\n".join(sections)
+
+
+def _figures(figures: dict[str, Path]) -> str:
+    blocks = []
+    for name, path in figures.items():
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        title = html.escape(name.replace("_", " "))
+        blocks.append(
+            f'<figure><img alt="{title}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{title}</figcaption></figure>"
+        )
+    return "\n".join(blocks)
+
+
+def write_report(
+    run_dir: Path | str,
+    *,
+    dataset: str,
+    model: str,
+    classification_metrics: dict,
+    comparison: pd.DataFrame,
+    de: pd.DataFrame,
+    importance: pd.DataFrame,
+    figures: dict[str, Path],
+    extra: dict | None = None,
+    alpha: float = 0.05,
+    lfc_threshold: float = 0.0,
+    n_top: int = 20,
+) -> Path:
+    """Write ``report.html``, ``comparison.json`` and ``comparison.csv`` into ``run_dir``.
+
+    Parameters
+    ----------
+    run_dir : path
+        The run directory (created if needed).
+    dataset, model : str
+        Names shown in the header.
+    classification_metrics : dict
+        Test-set metrics of the classifier (e.g. accuracy, AUROC).
+    comparison : pandas.DataFrame
+        Output of :func:`~genexai.evaluation.compare.compare_methods`.
+    de, importance : pandas.DataFrame
+        DESeq2 table and tidy importance table (for the top-gene tables).
+    figures : dict
+        ``name -> PNG path``, e.g. from :func:`~genexai.evaluation.plots.make_figures`.
+    extra : dict, optional
+        Anything else worth recording (contrast, config, seeds); shown and saved.
+    alpha, lfc_threshold : float
+        Hit definition used to flag genes in the top-gene tables.
+    n_top : int
+        Genes listed per method.
+
+    Returns
+    -------
+    pathlib.Path
+        Path of ``report.html``.
+    """
+    run_dir = Path(run_dir)
+    summary = comparison_summary(comparison)
+    payload = {
+        "dataset": dataset,
+        "model": model,
+        "classification_metrics": classification_metrics,
+        "hit_definition": {"alpha": alpha, "lfc_threshold": lfc_threshold},
+        **summary,
+        "extra": extra or {},
+    }
+    _write_utf8(run_dir / "comparison.json", json.dumps(payload, indent=2, default=str) + "\n")
+    _write_utf8(run_dir / "comparison.csv", comparison.to_csv(index=False))
+
+    esc = html.escape
+    sentences = "".join(f"<p>{esc(s)}</p>" for s in summary["sentences"].values())
+    metrics = pd.DataFrame([classification_metrics]) if classification_metrics else pd.DataFrame()
+    extra_html = (
+        f"<h2>Run details</h2><pre>{esc(json.dumps(extra, indent=2, default=str))}</pre>"
+        if extra
+        else ""
+    )
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>genexai report: {esc(model)} on {esc(dataset)}</title><style>{_CSS}</style></head>
+<body>
+<h1>Attribution vs DESeq2: {esc(model)} on {esc(dataset)}</h1>
+<p>Generated {created}. DE hits: padj &lt; {alpha} and |log2FC| &ge; {lfc_threshold};
+log2FC &gt; 0 and signed attribution &gt; 0 both mean "toward the tested (non-reference) level".</p>
+<h2>Summary</h2><div class="summary">{sentences}</div>
+<h2>Classification (test set)</h2>{_table(metrics)}
+<h2>Agreement metrics (with chance levels)</h2>
+<p>chance_* columns give what a random ranking of the same genes would score;
+the full table is in comparison.csv.</p>
+<div class="scroll">{_table(_metrics_table(comparison))}</div>
+<h2>Figures</h2>{_figures(figures)}
+<h2>Top {n_top} genes per method, with DESeq2 statistics</h2>
+<div class="scroll">{_top_genes(importance, de, n_top, alpha, lfc_threshold)}</div>
+{extra_html}
+</body></html>
+"""
+    return _write_utf8(run_dir / "report.html", page)
