@@ -13,11 +13,13 @@ import hydra
 from omegaconf import DictConfig
 
 from genexai.cli import report_errors
+from genexai.tracking import sweep_safe
 from genexai.training import train
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
-@report_errors
+@report_errors  # outermost: a single run's bad input → one line, exit 2
+@sweep_safe  # in a multirun, a failed job is recorded and the sweep goes on
 def main(cfg: DictConfig) -> float | None:
     metrics = train(cfg)
     return metrics.get(cfg.get("optimized_metric"))

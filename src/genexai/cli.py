@@ -10,13 +10,13 @@ from typing import Any
 
 from genexai.errors import GenexaiError
 
-__all__ = ["report_errors", "EXIT_USER_ERROR"]
+__all__ = ["report_errors", "user_error", "EXIT_USER_ERROR"]
 
 #: Exit status for bad input or configuration (a bug keeps Python's status 1 and its traceback).
 EXIT_USER_ERROR = 2
 
 
-def _user_error(err: BaseException) -> GenexaiError | None:
+def user_error(err: BaseException) -> GenexaiError | None:
     """The :class:`GenexaiError` behind ``err``, looking through wrappers such as Hydra's InstantiationException."""
     while err is not None:
         if isinstance(err, GenexaiError):
@@ -36,11 +36,11 @@ def report_errors(main: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return main(*args, **kwargs)
         except Exception as err:
-            user_error = _user_error(err)
+            cause = user_error(err)
             verbose = os.environ.get("HYDRA_FULL_ERROR") == "1" or os.environ.get("GENEXAI_VERBOSE") == "1"
-            if user_error is None or verbose:
+            if cause is None or verbose:
                 raise
-            print(f"genexai error: {user_error}", file=sys.stderr)
+            print(f"genexai error: {cause}", file=sys.stderr)
             sys.exit(EXIT_USER_ERROR)
 
     return wrapper

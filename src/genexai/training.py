@@ -8,38 +8,23 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import pandas as pd
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from genexai.data.datamodule import RNASeqDataModule
-from genexai.errors import AttributionError, ConfigError
-from genexai.models.classifier import GeneClassifier
+from genexai import tracking
+from genexai.attribution import save_importance_table
+from genexai.builders import attribute, build_datamodule, build_model
+from genexai.classical import is_classical, train_classical
+from genexai.errors import ConfigError
+from genexai.evaluating import evaluate_model
 from genexai.utils.instantiate import instantiate_group
 from genexai.utils.io import write_json, write_text
 
-__all__ = ["train", "build_datamodule", "build_model"]
+__all__ = ["train"]
 
 log = logging.getLogger(__name__)
-
-
-def build_datamodule(cfg: DictConfig) -> RNASeqDataModule:
-    """Instantiate the dataset (reading/simulating counts) and fit preprocessing on its training split."""
-    datamodule: RNASeqDataModule = hydra.utils.instantiate(cfg.data, _convert_="object")
-    datamodule.setup()
-    return datamodule
-
-
-def build_model(cfg: DictConfig, datamodule: RNASeqDataModule) -> GeneClassifier:
-    """Instantiate the model for the genes and classes the data module produced."""
-    return hydra.utils.instantiate(
-        cfg.model,
-        n_genes=datamodule.n_genes,
-        n_classes=datamodule.n_classes,
-        gene_names=datamodule.gene_names,
-        class_names=datamodule.class_names,
-        _convert_="object",  # plain lists in hparams keep checkpoints loadable with weights_only
-    )
 
 
 def _resolve_ckpt(ckpt_path: str | None, run_dir: Path) -> str | None:
@@ -53,30 +38,6 @@ def _resolve_ckpt(ckpt_path: str | None, run_dir: Path) -> str | None:
     return ckpt_path
 
 
-def _attribute(cfg: DictConfig, model: GeneClassifier, datamodule: RNASeqDataModule, run_dir: Path) -> dict[str, Any]:
-    """Per-gene importance of every configured method on the configured split; saved in the run dir."""
-    from genexai.attribution import compute_attributions, importance_table, save_importance_table
-
-    methods = OmegaConf.to_container(cfg.attribution.methods, resolve=True)
-    if not methods:
-        return {}
-    inputs, labels = datamodule.tensors(cfg.attribution.split)
-    model = model.cpu().eval()
-    attributions, info = compute_attributions(
-        model.backbone,
-        inputs,
-        methods,
-        target=cfg.attribution.target,
-        seed=cfg.seed,
-        skip_inapplicable=cfg.attribution.skip_inapplicable,
-    )
-    if not attributions:
-        raise AttributionError(f"none of the attribution methods {[m['name'] for m in methods]} applies to this model")
-    table = importance_table(attributions, labels.numpy(), datamodule.gene_names, datamodule.class_names)
-    save_importance_table(table, run_dir)
-    return info
-
-
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train, test and attribute one model as configured; return all metrics.
 
@@ -88,11 +49,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     started = time.perf_counter()
     datamodule = build_datamodule(cfg)
     data_time = time.perf_counter() - started
+    loggers = instantiate_group(cfg.get("logger"))
+    tracking.log_config(loggers, cfg)
+    if is_classical(cfg.model):
+        # scikit-learn / XGBoost baselines: no Trainer; same splits, run-dir files and loggers.
+        metrics = train_classical(cfg, datamodule, run_dir, loggers, data_time=data_time)[1]
+        importance_file = run_dir / "importance.parquet"
+        importance = pd.read_parquet(importance_file) if importance_file.is_file() else None
+        _track(loggers, run_dir, metrics, importance, metrics.get("best_checkpoint"))
+        return metrics
     model = build_model(cfg, datamodule)
     write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
     callbacks = instantiate_group(cfg.get("callbacks"))
-    loggers = instantiate_group(cfg.get("logger"))
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=_resolve_ckpt(cfg.get("ckpt_path"), run_dir))
@@ -107,7 +76,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     test_metrics = trainer.test(model, datamodule=datamodule, verbose=True)[0]
 
     started = time.perf_counter()
-    attribution_info = _attribute(cfg, model, datamodule, run_dir)
+    importance, attribution_info = None, {}
+    if cfg.attribution.methods:
+        importance, attribution_info = attribute(cfg.attribution, model, datamodule, cfg.seed)
+        save_importance_table(importance, run_dir)
     attribution_time = time.perf_counter() - started
 
     metrics: dict[str, Any] = {
@@ -120,5 +92,32 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "time_s": {"data": data_time, "train": train_time, "attribution": attribution_time},
         "attribution": attribution_info,
     }
+    if cfg.get("evaluate"):
+        if importance is None:
+            raise ConfigError("evaluate=true needs attribution methods (attribution=default)")
+        classification = {k: v for k, v in metrics.items() if k.startswith("test/")}
+        metrics.update(
+            evaluate_model(
+                datamodule,
+                importance,
+                classification,
+                de_cfg=cfg.de,
+                comparison_cfg=cfg.comparison,
+                out_dir=run_dir / "evaluation",
+                model_name=cfg.model.backbone._target_.rsplit(".", 1)[-1],
+            )
+        )
     write_json(run_dir / "metrics.json", metrics)
+    _track(loggers, run_dir, metrics, importance, best)
     return metrics
+
+
+def _track(loggers: list, run_dir: Path, metrics: dict, importance: pd.DataFrame | None, checkpoint: str | None) -> None:
+    """Send metrics, tables, figures and the checkpoint to the experiment loggers (W&B; no-op otherwise)."""
+    tracking.log_results(
+        loggers,
+        metrics=metrics,
+        importance=importance,
+        checkpoint=checkpoint or None,
+        **tracking.evaluation_outputs(run_dir / "evaluation"),
+    )

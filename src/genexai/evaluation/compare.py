@@ -123,7 +123,10 @@ def compare_methods(
         table = table.set_index("gene")
         genes = table.index.intersection(de.index, sort=False)
         universe = universe.union(genes, sort=False)
-        scores, signed = table.loc[genes, "importance"], table.loc[genes, "signed_diff"]
+        # `direction` (when the table has it) separates up- from down-regulated genes;
+        # `signed_diff` does not for baseline attributions (see attribution.table).
+        sign_column = "direction" if "direction" in table else "signed_diff"
+        scores, signed = table.loc[genes, "importance"], table.loc[genes, sign_column]
         correlates = {"abs_stat": de["stat"].abs(), "neglog10p": neglog10p}
         row = _score_row(
             scores, hits_de, ks, neglog10p, signed, de["log2FoldChange"], correlates

@@ -1,0 +1,29 @@
+"""Compare a trained model's gene attributions with DESeq2 (and with the truth, where known).
+
+    python evaluate.py run_dir=logs/train/runs/<run>
+    python evaluate.py ckpt_path=logs/train/runs/<run>/checkpoints/best.ckpt attribution=default
+
+Writes de.csv, comparison.csv/.json, figures and report.html into its own run directory.
+"""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from genexai.cli import report_errors
+from genexai.evaluating import evaluate
+from genexai.tracking import evaluation_outputs, log_evaluation
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="evaluate")
+@report_errors
+def main(cfg: DictConfig) -> None:
+    metrics = evaluate(cfg)
+    evaluation = {k: v for k, v in metrics.items() if k.startswith("eval/")}
+    log_evaluation(metrics["run_dir"], metrics=evaluation, **evaluation_outputs(cfg.paths.output_dir))
+    print(f"report: {metrics['eval/report']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""The one interface every attribution method presents (Captum-shaped).
+
+``method.attribute(inputs, target=1)`` returns one score per sample and gene. The base
+class owns everything the methods share: eval mode, batching, device placement, target
+handling, seeding and convergence deltas, so each method only implements one batch.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from genexai.errors import AttributionError, ConfigError
+
+Target = int | Tensor
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed torch and numpy (Captum samples with both) and restore their global state on exit."""
+    np_state = np.random.get_state()
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
+
+
+class AttributionMethod(ABC):
+    """Per-sample, per-gene attribution for a backbone ``(B, n_genes) -> (B, n_classes)``.
+
+    Parameters
+    ----------
+    model
+        The backbone; a wrapper exposing ``.backbone`` (e.g. ``GeneClassifier``) is unwrapped.
+    batch_size
+        Samples per forward/backward pass; bounds memory, does not change results
+        (except for sampling-based methods, whose draws depend on the batch layout).
+    seed
+        Seeds the random draws of sampling-based methods; the global RNG state is restored.
+
+    Attributes
+    ----------
+    last_delta
+        Per-sample convergence delta of the last call for methods that define one
+        (Integrated Gradients, DeepLift, GradientShap), else ``None``.
+    """
+
+    name: str = ""
+    #: How a gene's direction (up or down in B) is read from the scores:
+    #: ``"baseline"`` — scores are relative to the training mean (IG, input×gradient,
+    #: DeepLift, GradientShap), so ``a · sign(x)`` has the sign of the gene's effect;
+    #: ``"gradient"`` — scores are gradients, whose mean has that sign (saliency);
+    #: ``None`` — unsigned (attention).
+    direction: str | None = None
+
+    def __init__(self, model: nn.Module, batch_size: int = 64, seed: int = 0) -> None:
+        model = getattr(model, "backbone", model)
+        if not isinstance(model, nn.Module):
+            raise AttributionError(f"{self.name}: expected a torch.nn.Module backbone, got {type(model).__name__}")
+        if batch_size < 1:
+            raise ConfigError(f"{self.name}: batch_size={batch_size} must be a positive integer")
+        self.model, self.batch_size, self.seed = model, batch_size, seed
+        self.last_delta: Tensor | None = None
+        self.check_model(model)
+
+    def check_model(self, model: nn.Module) -> None:
+        """Raise :class:`AttributionError` if the method cannot be applied to ``model``."""
+
+    @abstractmethod
+    def attribute_batch(self, x: Tensor, target: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Attributions ``[b, G]`` for one batch on the model's device, and an optional delta ``[b]``."""
+
+    def attribute(self, inputs: Tensor | np.ndarray, target: Target = 1) -> Tensor:
+        """Attributions ``[B, G]`` (float32, CPU) of the ``target`` logit for each sample.
+
+        ``target`` is a class index for all samples or a tensor ``[B]``; the default 1
+        (class "B") makes signed scores read as evidence for B over the reference A.
+        """
+        x = torch.as_tensor(inputs, dtype=torch.float32)
+        if x.ndim != 2:
+            raise AttributionError(f"{self.name}: inputs must be (samples, genes), got shape {tuple(x.shape)}")
+        targets = self._targets(target, x.shape[0])
+        device = next(self.model.parameters()).device
+        was_training = self.model.training
+        self.model.eval()
+        chunks, deltas = [], []
+        try:
+            # Gradients are needed even when called from a Lightning test/predict loop.
+            with seeded(self.seed), torch.inference_mode(False), torch.enable_grad():
+                for start in range(0, x.shape[0], self.batch_size):
+                    rows = slice(start, start + self.batch_size)
+                    # Captum wants inputs that require grad; it also keeps attention outputs in the graph.
+                    batch = x[rows].to(device).clone().requires_grad_(True)
+                    attr, delta = self.attribute_batch(batch, targets[rows].to(device))
+                    chunks.append(attr.detach().float().cpu())
+                    if delta is not None:
+                        deltas.append(delta.detach().float().cpu().reshape(-1))
+        finally:
+            self.model.train(was_training)
+        self.last_delta = torch.cat(deltas) if deltas else None
+        return torch.cat(chunks) if chunks else x.new_zeros(x.shape)
+
+    def info(self) -> dict[str, Any]:
+        """Summary of the last call worth logging (convergence delta for methods that have one)."""
+        if self.last_delta is None:
+            return {}
+        abs_delta = self.last_delta.abs()
+        return {"delta_abs_mean": abs_delta.mean().item(), "delta_abs_max": abs_delta.max().item()}
+
+    def _targets(self, target: Target, n: int) -> Tensor:
+        if isinstance(target, int | np.integer):
+            return torch.full((n,), int(target), dtype=torch.long)
+        target = torch.as_tensor(target, dtype=torch.long).reshape(-1)
+        if target.shape[0] != n:
+            raise AttributionError(
+                f"{self.name}: target has {target.shape[0]} entries for {n} samples; "
+                "pass one class index or one per sample"
+            )
+        return target

@@ -1,0 +1,120 @@
+"""From per-sample attributions to one tidy gene x method importance table."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from torch import Tensor
+
+from genexai.errors import AttributionError
+
+
+def importance_table(
+    attributions: Mapping[str, Tensor | np.ndarray],
+    labels: np.ndarray | Sequence,
+    gene_names: Sequence[str],
+    class_names: Sequence[str],
+    inputs: Tensor | np.ndarray | None = None,
+    directions: Mapping[str, str | None] | None = None,
+) -> pd.DataFrame:
+    """Aggregate attributions ``[n, G]`` per method into a long table, one row per (method, gene).
+
+    Parameters
+    ----------
+    attributions
+        Method name -> per-sample attributions, samples in the order of ``labels``.
+    labels
+        Class of each sample, as an index into ``class_names`` or as the class name.
+    gene_names, class_names
+        Column names of the attributions; class names in label-index order (reference first).
+    inputs, directions
+        The attributed (standardised) inputs and each method's
+        :attr:`~genexai.attribution.base.AttributionMethod.direction`; with both, a
+        ``direction`` column is added.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``method, gene, importance, rank, mean_<class> (one per class), signed_diff``.
+        ``importance`` is the mean ``|a|`` over samples; ``rank`` 1 is the most important gene
+        of a method (ties broken by gene order, so the top-k set has exactly k genes);
+        ``mean_<class>`` is the signed mean within a class; ``signed_diff`` is
+        ``mean_<class_names[1]> - mean_<class_names[0]>`` (positive: more evidence in the second class).
+        ``direction`` (NaN for unsigned methods) is positive when raising the gene's
+        expression pushes toward class 1: ``mean(a · sign(x))`` for baseline methods,
+        ``mean(a)`` for gradients. Unlike ``signed_diff`` it separates genes up and down
+        in class 1 — for baseline methods both kinds give B samples positive scores.
+    """
+    class_names = list(class_names)
+    if len(class_names) < 2:
+        raise AttributionError(f"importance_table needs at least two classes, got {class_names}")
+    codes = _label_codes(np.asarray(labels), class_names)
+    frames = []
+    for method, attr in attributions.items():
+        a = attr.detach().cpu().numpy() if isinstance(attr, Tensor) else np.asarray(attr)
+        if a.shape != (codes.shape[0], len(gene_names)):
+            raise AttributionError(
+                f"attributions of {method!r} have shape {a.shape}; expected ({codes.shape[0]} samples, "
+                f"{len(gene_names)} genes) to match labels and gene_names"
+            )
+        if not np.isfinite(a).all():
+            raise AttributionError(f"attributions of {method!r} contain NaN or inf; check the model and inputs")
+        frame = pd.DataFrame({"method": method, "gene": list(gene_names), "importance": np.abs(a).mean(axis=0)})
+        frame["rank"] = frame["importance"].rank(ascending=False, method="first").astype(int)
+        for code, cls in enumerate(class_names):
+            in_class = codes == code
+            frame[f"mean_{cls}"] = a[in_class].mean(axis=0) if in_class.any() else np.nan
+        frame["signed_diff"] = frame[f"mean_{class_names[1]}"] - frame[f"mean_{class_names[0]}"]
+        if inputs is not None and directions is not None:
+            frame["direction"] = _direction(a, inputs, directions.get(method))
+        frames.append(frame.sort_values("rank", kind="stable"))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _direction(a: np.ndarray, inputs: Tensor | np.ndarray, mode: str | None) -> np.ndarray:
+    x = inputs.detach().cpu().numpy() if isinstance(inputs, Tensor) else np.asarray(inputs)
+    if mode == "baseline":
+        return (a * np.sign(x)).mean(axis=0)
+    if mode == "gradient":
+        return a.mean(axis=0)
+    return np.full(a.shape[1], np.nan)
+
+
+def _label_codes(labels: np.ndarray, class_names: list[str]) -> np.ndarray:
+    if labels.dtype.kind in "iu":
+        codes = labels.astype(int)
+        if codes.size and (codes.min() < 0 or codes.max() >= len(class_names)):
+            raise AttributionError(f"labels contain class indices outside 0..{len(class_names) - 1} ({class_names})")
+        return codes
+    lookup = {name: i for i, name in enumerate(class_names)}
+    unknown = sorted({str(v) for v in labels} - lookup.keys())
+    if unknown:
+        raise AttributionError(f"labels {unknown} are not among class_names {class_names}")
+    return np.array([lookup[str(v)] for v in labels], dtype=int)
+
+
+def save_importance_table(df: pd.DataFrame, run_dir: str | os.PathLike) -> tuple[Path, Path]:
+    """Write ``importance.csv`` and ``importance.parquet`` into ``run_dir`` atomically; return both paths."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    csv = _write_atomic(run_dir / "importance.csv", lambda p: df.to_csv(p, index=False))
+    parquet = _write_atomic(run_dir / "importance.parquet", lambda p: df.to_parquet(p, index=False))
+    return csv, parquet
+
+
+def _write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    """Write to a temp file in the same directory, then rename: readers never see a partial file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

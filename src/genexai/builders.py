@@ -1,0 +1,56 @@
+"""Construction steps shared by training and evaluation: data module, model, attributions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import hydra
+import pandas as pd
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from genexai.attribution import compute_attributions, importance_table
+from genexai.data.datamodule import RNASeqDataModule
+from genexai.models.classifier import GeneClassifier
+
+__all__ = ["build_datamodule", "build_model", "attribute"]
+
+
+def build_datamodule(cfg: DictConfig) -> RNASeqDataModule:
+    """Instantiate the dataset (reading/simulating counts) and fit preprocessing on its training split."""
+    datamodule: RNASeqDataModule = hydra.utils.instantiate(cfg.data, _convert_="object")
+    datamodule.setup()
+    return datamodule
+
+
+def build_model(cfg: DictConfig, datamodule: RNASeqDataModule) -> GeneClassifier:
+    """Instantiate the model for the genes and classes the data module produced."""
+    return hydra.utils.instantiate(
+        cfg.model,
+        n_genes=datamodule.n_genes,
+        n_classes=datamodule.n_classes,
+        gene_names=datamodule.gene_names,
+        class_names=datamodule.class_names,
+        _convert_="object",  # plain lists in hparams keep checkpoints loadable with weights_only
+    )
+
+
+def attribute(
+    attribution_cfg: DictConfig, model: torch.nn.Module, datamodule: RNASeqDataModule, seed: int
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Per-gene importance table of every configured method on the configured split."""
+    methods = OmegaConf.to_container(attribution_cfg.methods, resolve=True)
+    inputs, labels = datamodule.tensors(attribution_cfg.split)
+    attributions, info = compute_attributions(
+        model.backbone.cpu().eval(),
+        inputs,
+        methods,
+        target=attribution_cfg.target,
+        seed=seed,
+        skip_inapplicable=attribution_cfg.skip_inapplicable,
+    )
+    directions = {label: entry.get("direction") for label, entry in info.items()}
+    table = importance_table(
+        attributions, labels.numpy(), datamodule.gene_names, datamodule.class_names, inputs=inputs, directions=directions
+    )
+    return table, info

@@ -1,0 +1,310 @@
+"""A scikit-learn / XGBoost classifier on the same standardised inputs as the neural models.
+
+:class:`ClassicalModel` wraps one estimator (instantiated by Hydra from
+``configs/model/<name>.yaml``), remembers the genes and classes it was fitted on, and
+saves/loads itself as ``checkpoints/model.joblib`` plus a readable ``model.json``
+beside it, so a model is never applied to another gene set.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import sklearn
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from sklearn.calibration import CalibratedClassifierCV
+
+from genexai.errors import ConfigError
+from genexai.utils.io import atomic_write, write_json
+
+__all__ = ["ClassicalModel", "load_classical", "MODEL_FILE", "META_FILE"]
+
+log = logging.getLogger(__name__)
+
+#: Checkpoint files inside ``<run dir>/checkpoints/``.
+MODEL_FILE = "model.joblib"
+META_FILE = "model.json"
+_FORMAT_VERSION = 1
+
+
+def _is_xgboost(estimator: Any) -> bool:
+    # Checked by module name so xgboost is imported only when it is used.
+    return type(estimator).__module__.startswith("xgboost")
+
+
+def _method_configs(methods: Any) -> list[dict[str, Any]]:
+    """Normalise ``["impurity", {name: permutation, n_repeats: 5}]`` to a list of dicts."""
+    if isinstance(methods, DictConfig | ListConfig):
+        methods = OmegaConf.to_container(methods, resolve=True)
+    if methods is None:
+        return []
+    if isinstance(methods, str | Mapping):
+        methods = [methods]
+    configs = []
+    for entry in methods:
+        if isinstance(entry, str):
+            configs.append({"name": entry})
+        elif isinstance(entry, Mapping) and "name" in entry:
+            configs.append(dict(entry))
+        else:
+            raise ConfigError(
+                f"importance method {entry!r} must be a name or a mapping with 'name', e.g. {{name: permutation, n_repeats: 5}}"
+            )
+    return configs
+
+
+class ClassicalModel:
+    """One fitted scikit-learn-compatible classifier and the gene set it belongs to.
+
+    Parameters
+    ----------
+    estimator
+        An unfitted classifier with ``fit``/``predict`` (``RandomForestClassifier``,
+        ``xgboost.XGBClassifier``, ``LogisticRegression``, an ``SVC`` wrapped in
+        ``CalibratedClassifierCV(ensemble=False)`` for probabilities, ...).
+    importance_methods
+        Default gene-importance methods for this model (names or ``{name: ..., **options}``),
+        see :mod:`genexai.classical.importance`.
+    gene_names, class_names
+        Filled in from the data module; ``class_names[1]`` is the non-reference level.
+
+    Notes
+    -----
+    An XGBoost estimator with ``early_stopping_rounds`` set is early-stopped on the
+    validation split; every prediction and TreeSHAP value then uses the trees up to
+    ``best_iteration`` only.
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        importance_methods: Sequence[str | Mapping[str, Any]] | None = None,
+        gene_names: Sequence[str] | None = None,
+        class_names: Sequence[str] | None = None,
+    ) -> None:
+        if not (hasattr(estimator, "fit") and hasattr(estimator, "predict")):
+            raise ConfigError(
+                f"model.estimator must be a classifier with fit/predict (e.g. sklearn.ensemble.RandomForestClassifier), "
+                f"got {type(estimator).__name__}"
+            )
+        self.estimator = estimator
+        self.importance_methods = _method_configs(importance_methods)
+        self.gene_names = None if gene_names is None else [str(g) for g in gene_names]
+        self.class_names = None if class_names is None else [str(c) for c in class_names]
+        self.best_iteration: int | None = None
+        self.fitted = False
+
+    # ------------------------------------------------------------------ description
+    @property
+    def name(self) -> str:
+        """Class name of the estimator actually making the decisions (``SVC`` inside a calibrator)."""
+        return type(self.core).__name__
+
+    @property
+    def core(self) -> Any:
+        """The fitted decision model: the calibrated SVC inside ``CalibratedClassifierCV(ensemble=False)``, else the estimator."""
+        est = self.estimator
+        if isinstance(est, CalibratedClassifierCV):
+            if not self.fitted:
+                return est.estimator
+            if len(est.calibrated_classifiers_) != 1:
+                # ensemble=True averages k models: no single coefficient vector or margin exists.
+                return est
+            return est.calibrated_classifiers_[0].estimator
+        return est
+
+    @property
+    def is_xgboost(self) -> bool:
+        return _is_xgboost(self.core)
+
+    @property
+    def has_proba(self) -> bool:
+        # sklearn hides predict_proba (``available_if``) where it does not exist, e.g. SVC without calibration.
+        return hasattr(self.estimator, "predict_proba")
+
+    def __repr__(self) -> str:
+        genes = "?" if self.gene_names is None else len(self.gene_names)
+        return f"ClassicalModel({self.name}, genes={genes}, fitted={self.fitted})"
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        x_val: np.ndarray | None = None,
+        y_val: np.ndarray | None = None,
+    ) -> ClassicalModel:
+        """Fit on ``x [n, G]``, ``y [n]``; the validation split early-stops XGBoost when configured."""
+        x, y = self._check_x(x), np.asarray(y)
+        kwargs: dict[str, Any] = {}
+        if self.is_xgboost and getattr(self.estimator, "early_stopping_rounds", None):
+            if x_val is None or y_val is None:
+                raise ConfigError(
+                    "XGBoost early_stopping_rounds needs a validation split; set data.split.val_fraction > 0 "
+                    "or model.estimator.early_stopping_rounds=null"
+                )
+            kwargs = {"eval_set": [(self._check_x(x_val), np.asarray(y_val))], "verbose": False}
+        self.estimator.fit(x, y, **kwargs)
+        classes = list(np.asarray(self.estimator.classes_).tolist())
+        if classes != list(range(len(classes))):
+            raise ConfigError(f"{self.name}: training labels must be class indices 0..k-1, got classes {classes}")
+        if self.is_xgboost:
+            best = getattr(self.estimator, "best_iteration", None)
+            self.best_iteration = None if best is None else int(best)
+        self.fitted = True
+        return self
+
+    # ------------------------------------------------------------------ prediction
+    def _check_x(self, x: Any) -> np.ndarray:
+        x = np.asarray(x.numpy() if hasattr(x, "numpy") else x, dtype=np.float32)
+        if x.ndim != 2:
+            raise ConfigError(f"{self.name}: inputs must be (samples, genes), got shape {x.shape}")
+        if self.gene_names is not None and x.shape[1] != len(self.gene_names):
+            raise ConfigError(
+                f"{self.name}: inputs have {x.shape[1]} genes but the model was built for {len(self.gene_names)}"
+            )
+        return x
+
+    def _require_fitted(self) -> None:
+        if not self.fitted:
+            raise ConfigError(f"{self.name} is not fitted yet; call fit() or load a checkpoint with load_classical()")
+
+    def predict(self, x: Any) -> np.ndarray:
+        """Class index per sample."""
+        self._require_fitted()
+        return np.asarray(self.estimator.predict(self._check_x(x))).astype(np.int64)
+
+    def predict_proba(self, x: Any) -> np.ndarray | None:
+        """Class probabilities ``[n, k]``, or ``None`` for an estimator without them."""
+        self._require_fitted()
+        if not self.has_proba:
+            return None
+        proba = np.asarray(self.estimator.predict_proba(self._check_x(x)), dtype=np.float64)
+        return proba / proba.sum(axis=1, keepdims=True)  # float32 outputs (XGBoost) miss 1 by ~1e-7
+
+    def decision(self, x: Any, target: int = 1) -> np.ndarray:
+        """The model's score for class ``target`` per sample, on its natural scale.
+
+        XGBoost: margin (log-odds); SVM / logistic regression: ``decision_function``
+        (the inner SVC's margin for a calibrated SVM); otherwise (random forest):
+        the predicted probability. For two classes, class 0's score is the negated
+        class-1 score (probability: ``1 - p``).
+        """
+        self._require_fitted()
+        x = self._check_x(x)
+        core = self.core
+        if self.is_xgboost:
+            margin = np.asarray(core.predict(x, output_margin=True, **self._xgb_range()), dtype=np.float64)
+        elif hasattr(core, "decision_function"):
+            margin = np.asarray(core.decision_function(x), dtype=np.float64)
+        else:
+            proba = self.predict_proba(x)
+            if proba is None:
+                raise ConfigError(f"{self.name} has neither decision_function nor predict_proba")
+            return proba[:, target]
+        if margin.ndim == 2:
+            return margin[:, target]
+        return margin if target == 1 else -margin
+
+    def _xgb_range(self) -> dict[str, Any]:
+        return {} if self.best_iteration is None else {"iteration_range": (0, self.best_iteration + 1)}
+
+    # ------------------------------------------------------------------ gene set
+    def check_genes(self, gene_names: Sequence[str], source: str = "this data") -> None:
+        """Refuse a gene set other than the one the model was fitted on (same genes, same order)."""
+        _check_gene_set(self.gene_names, gene_names, self.name, source)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write ``model.joblib`` (estimator + metadata) and ``model.json`` (gene/class names) atomically."""
+        self._require_fitted()
+        path = Path(path)
+        state = {
+            "format_version": _FORMAT_VERSION,
+            "estimator": self.estimator,
+            "importance_methods": self.importance_methods,
+            "gene_names": self.gene_names,
+            "class_names": self.class_names,
+            "best_iteration": self.best_iteration,
+        }
+        atomic_write(path, lambda tmp: joblib.dump(state, tmp))
+        write_json(path.with_name(META_FILE), {**self.metadata(), "model_file": path.name})
+        return path
+
+    def metadata(self) -> dict[str, Any]:
+        """Plain description stored beside the model (readable without unpickling)."""
+        versions = {"scikit-learn": sklearn.__version__}
+        if self.is_xgboost:
+            import xgboost
+
+            versions["xgboost"] = xgboost.__version__
+        return {
+            "format_version": _FORMAT_VERSION,
+            "estimator": f"{type(self.estimator).__module__}.{type(self.estimator).__qualname__}",
+            "core": self.name,
+            "best_iteration": self.best_iteration,
+            "importance_methods": self.importance_methods,
+            "gene_names": self.gene_names,
+            "class_names": self.class_names,
+            "versions": versions,
+        }
+
+
+def load_classical(path: str | Path, gene_names: Sequence[str] | None = None) -> ClassicalModel:
+    """Load a classical model from a run directory, its ``checkpoints/`` folder or ``model.joblib``.
+
+    Parameters
+    ----------
+    path
+        Run directory, checkpoint directory or the ``.joblib`` file.
+    gene_names
+        Genes of the data the model will be applied to; a different gene set (or order)
+        raises :class:`~genexai.errors.ConfigError` *before* the pickle is opened.
+
+    Notes
+    -----
+    ``model.joblib`` is a pickle: load only runs you (or someone you trust) produced.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoints" / MODEL_FILE if (path / "checkpoints" / MODEL_FILE).is_file() else path / MODEL_FILE
+    if not path.is_file():
+        raise ConfigError(f"no classical model at {path}; pass a run directory written by train.py model=<classical model>")
+    meta_path = path.with_name(META_FILE)
+    if gene_names is not None and meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        _check_gene_set(meta.get("gene_names"), gene_names, meta.get("core", "model"), "the data it is applied to")
+    state = joblib.load(path)
+    if not isinstance(state, dict) or state.get("format_version") != _FORMAT_VERSION:
+        raise ConfigError(f"{path} is not a genexai classical model (format {_FORMAT_VERSION}); retrain it")
+    model = ClassicalModel(
+        state["estimator"],
+        importance_methods=state["importance_methods"],
+        gene_names=state["gene_names"],
+        class_names=state["class_names"],
+    )
+    model.best_iteration = state["best_iteration"]
+    model.fitted = True
+    if gene_names is not None:
+        model.check_genes(gene_names, source="the data it is applied to")
+    return model
+
+
+def _check_gene_set(expected: Sequence[str] | None, genes: Sequence[str], model_name: str, source: str) -> None:
+    if expected is None:
+        return
+    expected, genes = [str(g) for g in expected], [str(g) for g in genes]
+    if genes == expected:
+        return
+    missing = [g for g in expected if g not in set(genes)]
+    detail = f"{len(missing)} of its genes are missing, e.g. {missing[:3]}" if missing else "the gene order differs"
+    raise ConfigError(
+        f"{model_name} was fitted on {len(expected)} genes but {source} has {len(genes)} ({detail}); "
+        "reload the run's own data config (same data file, n_genes and seed) or retrain"
+    )

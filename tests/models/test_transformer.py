@@ -1,0 +1,100 @@
+"""GeneTokenTransformer: shapes, attention extraction without N x N tensors, checkpointing."""
+
+import pytest
+import torch
+from torch import nn
+
+from genexai.errors import ConfigError
+from genexai.models.transformer import AttentionRecord, GeneTokenTransformer
+
+N_GENES = 37
+
+
+def make(value_encoding: str = "continuous", **kw) -> GeneTokenTransformer:
+    torch.manual_seed(0)
+    defaults = dict(d_model=16, n_layers=2, n_heads=4, dropout=0.0, value_encoding=value_encoding)
+    return GeneTokenTransformer(N_GENES, 3, **(defaults | kw)).eval()
+
+
+@pytest.fixture
+def x() -> torch.Tensor:
+    return torch.randn(5, N_GENES, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.mark.parametrize("value_encoding", ["continuous", "binned"])
+def test_forward_shape_and_backward(value_encoding: str, x: torch.Tensor) -> None:
+    model = make(value_encoding).train()
+    logits = model(x)
+    assert logits.shape == (5, 3)
+    logits.sum().backward()
+    assert model.gene_embedding.weight.grad is not None
+
+
+def test_invalid_settings_raise_config_error(x: torch.Tensor) -> None:
+    with pytest.raises(ConfigError, match="value_encoding"):
+        make("rank")
+    with pytest.raises(ConfigError, match="divisible"):
+        make(n_heads=3)
+    with pytest.raises(ConfigError, match="n_genes"):
+        make()(x[:, :-1])
+
+
+def test_full_attention_rows_sum_to_one_and_chunks_match(x: torch.Tensor) -> None:
+    model = make()
+    with torch.no_grad(), model.record_attention() as records:
+        model(x)
+    assert len(records) == 2
+    for rec in records:
+        full = rec.probs()
+        assert full.shape == (5, 4, N_GENES + 1, N_GENES + 1)
+        torch.testing.assert_close(full.sum(-1), torch.ones(5, 4, N_GENES + 1))
+        chunked = torch.cat([rec.probs(rows) for rows in rec.row_chunks(7)], dim=2)
+        torch.testing.assert_close(chunked, full)
+        # The recorded fused-kernel output is exactly A v with the rebuilt A.
+        torch.testing.assert_close(rec.out, full @ rec.v, atol=1e-5, rtol=1e-4)
+    for layer in (0, -1):
+        torch.testing.assert_close(model.cls_attention(x, layer), records[layer].probs()[:, :, 0])
+
+
+def test_recording_does_not_change_the_output(x: torch.Tensor) -> None:
+    model = make()
+    with torch.no_grad():
+        plain = model(x)
+        with model.record_attention():
+            recorded = model(x)
+    torch.testing.assert_close(plain, recorded)
+    assert all(block.attn.recorder is None for block in model.blocks)
+
+
+def test_grad_probs_equals_autograd_through_attention_weights() -> None:
+    g = torch.Generator().manual_seed(2)
+    q, k, v = (torch.randn(2, 3, 11, 4, generator=g) for _ in range(3))
+    weights = torch.randn(2, 3, 11, 4, generator=g)
+    attn = (q @ k.transpose(-2, -1) * 0.5).softmax(-1).requires_grad_(True)
+    out = attn @ v
+    (grad_attn,) = torch.autograd.grad((out * weights).sum(), attn)
+    rec = AttentionRecord(q, k, v, out)
+    torch.testing.assert_close(rec.grad_probs(weights), grad_attn)
+    torch.testing.assert_close(rec.grad_probs(weights, slice(3, 8)), grad_attn[:, :, 3:8])
+
+
+def test_gradient_checkpointing_gives_same_gradients(x: torch.Tensor) -> None:
+    grads = []
+    for checkpointing in (False, True):
+        model = make(gradient_checkpointing=checkpointing).train()
+        model(x).square().sum().backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for plain, ckpt in zip(*grads, strict=True):
+        torch.testing.assert_close(plain, ckpt)
+
+
+def test_every_nonlinearity_is_its_own_module() -> None:
+    leaves = [m for _, m in make().named_modules(remove_duplicate=False) if not list(m.children())]
+    assert len(leaves) == len({id(m) for m in leaves})
+    assert sum(isinstance(m, nn.GELU) for m in leaves) == 3  # value encoder + one per block
+
+
+def test_binned_encoder_uses_end_bins_for_extreme_values() -> None:
+    encoder = make("binned", n_bins=11).value_encoder
+    bins = torch.bucketize(torch.tensor([-10.0, 0.0, 10.0]), encoder.edges)
+    assert bins.tolist() == [0, 5, 10]
