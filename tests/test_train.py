@@ -66,3 +66,12 @@ def test_pasilla_stops_with_a_sample_size_message(tmp_path):
     result = _run_cli(tmp_path, "data=pasilla")
     assert result.returncode == 2
     assert "too few samples" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_transformer_on_tcga_reaches_auroc_090(train_cfg):
+    """Acceptance of the transformer: `python train.py model=transformer data=tcga_brca_paired`."""
+    real_data("tcga_brca_paired")
+    cfg = train_cfg(["model=transformer", "data=tcga_brca_paired", "trainer.max_epochs=40", "attribution=none"])
+    metrics = train(cfg)
+    assert metrics["test/auroc"] >= 0.9, metrics
