@@ -23,7 +23,7 @@ from genexai.classical import MODEL_FILE, attribute_classical, is_classical, loa
 from genexai.data.datamodule import RNASeqDataModule
 from genexai.de import cached_deseq2
 from genexai.errors import ConfigError
-from genexai.evaluation import compare_methods, comparison_summary, write_report
+from genexai.evaluation import compare_methods, write_report
 from genexai.evaluation import plots
 from genexai.utils.io import atomic_write
 
@@ -134,22 +134,8 @@ def _checkpoint(run_dir: Path, ckpt_path: str | None) -> Path:
     raise ConfigError(f"no checkpoint in {run_dir}/checkpoints; pass ckpt_path=<file.ckpt>")
 
 
-def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Reload a training run (config, data split, checkpoint) and evaluate it into the evaluation run dir."""
-    if not cfg.get("run_dir") and not cfg.get("ckpt_path"):
-        raise ConfigError("evaluate.py needs run_dir=<training run directory> or ckpt_path=<checkpoint file>")
-    run_dir = Path(cfg.run_dir) if cfg.get("run_dir") else Path(cfg.ckpt_path).resolve().parent.parent
-    if not (run_dir / "config.yaml").is_file():
-        raise ConfigError(f"{run_dir} is not a genexai training run (no config.yaml); pass run_dir= a directory made by train.py")
-    if is_classical(OmegaConf.load(run_dir / "config.yaml").model):
-        return _evaluate_classical(cfg, run_dir)
-    ckpt = _checkpoint(run_dir, cfg.get("ckpt_path"))
-    if not ckpt.is_file():
-        raise ConfigError(f"checkpoint {ckpt} not found")
-    train_cfg = OmegaConf.load(run_dir / "config.yaml")
-    out_dir = Path(cfg.paths.output_dir)
-
-    datamodule = build_datamodule(train_cfg)
+def _load_neural(train_cfg: DictConfig, datamodule: RNASeqDataModule, ckpt: Path) -> torch.nn.Module:
+    """Rebuild the Lightning model and load its weights, refusing a checkpoint of another gene set."""
     model = build_model(train_cfg, datamodule)
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     stored_genes = state.get("hyper_parameters", {}).get("gene_names")
@@ -159,46 +145,39 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             f"now yields ({datamodule.n_genes}); was the data file or data root changed?"
         )
     model.load_state_dict(state["state_dict"])
-
-    if cfg.get("attribution"):
-        importance, _ = attribute(cfg.attribution, model, datamodule, cfg.seed)
-        save_importance_table(importance, out_dir)
-    elif (run_dir / "importance.parquet").is_file():
-        importance = pd.read_parquet(run_dir / "importance.parquet")
-    else:
-        raise ConfigError(f"{run_dir} has no importance table; rerun evaluate.py with attribution=default")
-
-    train_metrics = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").is_file() else {}
-    classification = {k: v for k, v in train_metrics.items() if k.startswith("test/")}
-    model_name = OmegaConf.select(train_cfg, "model.backbone._target_", default="model").rsplit(".", 1)[-1]
-    metrics = evaluate_model(
-        datamodule,
-        importance,
-        classification,
-        de_cfg=cfg.de,
-        comparison_cfg=cfg.comparison,
-        out_dir=out_dir,
-        model_name=model_name,
-    )
-    log.info("report: %s", metrics["eval/report"])
-    return {"run_dir": str(run_dir), "checkpoint": str(ckpt), **metrics}
+    return model
 
 
-def _evaluate_classical(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """:func:`evaluate` for a scikit-learn / XGBoost run (``checkpoints/model.joblib``)."""
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Reload a training run (config, data split, model) and evaluate it into the evaluation run dir."""
+    if not cfg.get("run_dir") and not cfg.get("ckpt_path"):
+        raise ConfigError("evaluate.py needs run_dir=<training run directory> or ckpt_path=<checkpoint file>")
+    run_dir = Path(cfg.run_dir) if cfg.get("run_dir") else Path(cfg.ckpt_path).resolve().parent.parent
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"{run_dir} is not a genexai training run (no config.yaml); pass run_dir= a directory made by train.py")
     train_cfg = OmegaConf.load(run_dir / "config.yaml")
     out_dir = Path(cfg.paths.output_dir)
-    ckpt = Path(cfg.ckpt_path) if cfg.get("ckpt_path") else run_dir / "checkpoints" / MODEL_FILE
     datamodule = build_datamodule(train_cfg)
-    model = load_classical(ckpt, gene_names=datamodule.gene_names)  # refuses another gene set
+
+    if is_classical(train_cfg.model):
+        ckpt = Path(cfg.ckpt_path) if cfg.get("ckpt_path") else run_dir / "checkpoints" / MODEL_FILE
+        model = load_classical(ckpt, gene_names=datamodule.gene_names)  # refuses another gene set
+        attribute_model, model_name = attribute_classical, model.name
+    else:
+        ckpt = _checkpoint(run_dir, cfg.get("ckpt_path"))
+        if not ckpt.is_file():
+            raise ConfigError(f"checkpoint {ckpt} not found")
+        model = _load_neural(train_cfg, datamodule, ckpt)
+        attribute_model, model_name = attribute, train_cfg.model.backbone._target_.rsplit(".", 1)[-1]
+
     if cfg.get("attribution"):
-        # The model's own importance methods (impurity, TreeSHAP, ...) on attribution.split.
-        importance, _ = attribute_classical(cfg.attribution, model, datamodule, cfg.seed)
+        importance, _ = attribute_model(cfg.attribution, model, datamodule, cfg.seed)
         save_importance_table(importance, out_dir)
     elif (run_dir / "importance.parquet").is_file():
         importance = pd.read_parquet(run_dir / "importance.parquet")
     else:
         raise ConfigError(f"{run_dir} has no importance table; rerun evaluate.py with attribution=default")
+
     train_metrics = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").is_file() else {}
     metrics = evaluate_model(
         datamodule,
@@ -207,7 +186,7 @@ def _evaluate_classical(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         de_cfg=cfg.de,
         comparison_cfg=cfg.comparison,
         out_dir=out_dir,
-        model_name=model.name,
+        model_name=model_name,
     )
     log.info("report: %s", metrics["eval/report"])
     return {"run_dir": str(run_dir), "checkpoint": str(ckpt), **metrics}

@@ -213,7 +213,6 @@ def test_hparams_search_configs_compose_with_existing_keys(name):
     assert set(distributions) == set(params) and not fixed
 
 
-@pytest.mark.skipif(not hasattr(training, "train_classical"), reason="training.train does not dispatch classical models yet")
 def test_train_entry_point_dispatches_classical_model(train_cfg):
     cfg = train_cfg(["model=xgboost", *SIM, "model.importance_methods=[tree_shap]"])
     metrics = training.train(cfg)
@@ -223,9 +222,6 @@ def test_train_entry_point_dispatches_classical_model(train_cfg):
     assert json.loads((run_dir / "metrics.json").read_text())["time_s"]["data"] is not None
 
 
-@pytest.mark.skipif(
-    not hasattr(evaluating, "_evaluate_classical"), reason="evaluating.evaluate does not reload classical models yet"
-)
 def test_evaluate_reloads_a_classical_run(train_cfg, tmp_path):
     cfg = train_cfg(["model=logreg_l1", *SIM, "model.importance_methods=[coefficients,coef_x_input]"])
     run_dir = Path(cfg.paths.output_dir)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import pandas as pd
 from torch import Tensor
 
 from genexai.errors import AttributionError
+from genexai.utils.io import atomic_write
 
 
 def importance_table(
@@ -102,19 +102,6 @@ def save_importance_table(df: pd.DataFrame, run_dir: str | os.PathLike) -> tuple
     """Write ``importance.csv`` and ``importance.parquet`` into ``run_dir`` atomically; return both paths."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    csv = _write_atomic(run_dir / "importance.csv", lambda p: df.to_csv(p, index=False))
-    parquet = _write_atomic(run_dir / "importance.parquet", lambda p: df.to_parquet(p, index=False))
+    csv = atomic_write(run_dir / "importance.csv", lambda p: df.to_csv(p, index=False))
+    parquet = atomic_write(run_dir / "importance.parquet", lambda p: df.to_parquet(p, index=False))
     return csv, parquet
-
-
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
-    """Write to a temp file in the same directory, then rename: readers never see a partial file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
