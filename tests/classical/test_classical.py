@@ -82,7 +82,9 @@ def test_model_trains_writes_run_dir_and_recovers_planted_genes(train_cfg, name)
     assert (run_dir / "config.yaml").is_file()
 
     table = pd.read_parquet(run_dir / "importance.parquet")
-    reference = importance_table({"x": np.zeros((2, 2))}, [0, 1], ["g1", "g2"], datamodule.class_names)
+    reference = importance_table(
+        {"x": np.zeros((2, 2))}, [0, 1], ["g1", "g2"], datamodule.class_names, inputs=np.zeros((2, 2)), directions={}
+    )
     assert list(table.columns) == list(reference.columns)
     is_de = datamodule.adata.var["is_de"].astype(bool)
     skipped = INAPPLICABLE.get(name)
@@ -108,6 +110,9 @@ def test_xgboost_early_stops_and_tree_shap_is_complete(train_cfg, tmp_path):
     # B samples toward B and A samples away, so mean_B - mean_A > 0 whichever way it changes.
     top = table.nsmallest(10, "rank")
     assert (top["signed_diff"] > 0).all()
+    # `direction` separates them: it has the sign of the planted fold change.
+    lfc = datamodule.adata.var["true_log2fc"]
+    assert (np.sign(top["direction"].to_numpy()) == np.sign(lfc.loc[top["gene"]].to_numpy())).mean() >= 0.9
 
 
 def test_linear_coefficients_are_signed_and_global(train_cfg, tmp_path):

@@ -358,8 +358,14 @@ def classical_importance_table(
     gene_names: Sequence[str],
     class_names: Sequence[str],
     kinds: Mapping[str, str] | None = None,
+    inputs: Any = None,
 ) -> pd.DataFrame:
     """Tidy table with the columns of :func:`genexai.attribution.importance_table`.
+
+    ``direction`` (> 0: raising the gene pushes toward class 1) is read from per-sample
+    scores as for baseline attributions — TreeSHAP, coef·x and feature ablation are all
+    measured from the training mean — given ``inputs``; from the coefficient for
+    ``global_signed``; NaN for unsigned global importances.
 
     Per-sample arrays ``[n, G]`` go through ``importance_table`` unchanged. A global
     array ``[G]`` gives ``importance`` = the value (``|value|`` for kind
@@ -370,13 +376,16 @@ def classical_importance_table(
     kinds = dict(kinds or {})
     class_names = [str(c) for c in class_names]
     labels = np.asarray(labels.numpy() if hasattr(labels, "numpy") else labels)
-    columns = ["method", "gene", "importance", "rank", *[f"mean_{c}" for c in class_names], "signed_diff"]
+    columns = ["method", "gene", "importance", "rank", *[f"mean_{c}" for c in class_names], "signed_diff", "direction"]
     frames = []
     for method, values in importances.items():
         values = np.asarray(values, dtype=np.float64)
         kind = kinds.get(method) or (PER_SAMPLE if values.ndim == 2 else GLOBAL)
         if kind == PER_SAMPLE:
-            frames.append(importance_table({method: values}, labels, gene_names, class_names))
+            table = importance_table(
+                {method: values}, labels, gene_names, class_names, inputs=inputs, directions={method: "baseline"}
+            )
+            frames.append(table.reindex(columns=columns))
             continue
         if values.shape != (len(gene_names),):
             raise AttributionError(f"global importance {method!r} has shape {values.shape}; expected ({len(gene_names)},)")
@@ -386,6 +395,7 @@ def classical_importance_table(
         for cls in class_names:
             frame[f"mean_{cls}"] = np.nan
         frame["signed_diff"] = values if kind == GLOBAL_SIGNED else np.nan
+        frame["direction"] = values if kind == GLOBAL_SIGNED else np.nan
         frames.append(frame.sort_values("rank", kind="stable"))
     if not frames:
         return pd.DataFrame(columns=columns)
@@ -426,7 +436,9 @@ def attribute_classical(
             info[label] = {**item, "split": split}
             if "kind" in item:
                 kinds[label] = item["kind"]
-        tables.append(classical_importance_table(values, labels, datamodule.gene_names, datamodule.class_names, kinds))
+        tables.append(
+            classical_importance_table(values, labels, datamodule.gene_names, datamodule.class_names, kinds, inputs=inputs)
+        )
     frames = [t for t in tables if len(t)]
     if not frames:
         return classical_importance_table({}, [], datamodule.gene_names, datamodule.class_names), info

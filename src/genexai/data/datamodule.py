@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from genexai.data.preprocess import Preprocessor
+from genexai.data.sampling import EpochSeededSampler
 from genexai.data.split import stratified_split
 from genexai.errors import DataError
 
@@ -116,10 +117,9 @@ class RNASeqDataModule(pl.LightningDataModule):
         return self.adata[self.split_index[split]].copy()
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(
-            TensorDataset(*self.tensors(split)), batch_size=self.batch_size, shuffle=shuffle, generator=generator
-        )
+        dataset = TensorDataset(*self.tensors(split))
+        sampler = EpochSeededSampler(len(dataset), self.seed) if shuffle else None
+        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
