@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import matplotlib
@@ -137,6 +138,8 @@ def test_offline_training_run_records_config_metrics_tables_and_artifacts(train_
         index=pd.Index(["g1", "g2"], name="gene"),
     )
     comparison = pd.DataFrame({"method": ["saliency"], "reference": ["deseq2"], "auprc": [0.42], "chance_auprc": [0.1]})
+    # W&B names offline folders by the start second; evaluate.py runs later than that in real use.
+    time.sleep(1.1)
     logged = tracking.log_evaluation(
         run_dir,
         metrics={"eval/auprc_vs_de/max": 0.42},
