@@ -13,7 +13,7 @@ from genexai.attribution import compute_attributions, importance_table
 from genexai.data.datamodule import RNASeqDataModule
 from genexai.models.classifier import GeneClassifier
 
-__all__ = ["build_datamodule", "build_model", "attribute"]
+__all__ = ["build_datamodule", "build_model", "attribute", "run_metrics"]
 
 
 def build_datamodule(cfg: DictConfig) -> RNASeqDataModule:
@@ -54,3 +54,25 @@ def attribute(
         attributions, labels.numpy(), datamodule.gene_names, datamodule.class_names, inputs=inputs, directions=directions
     )
     return table, info
+
+
+def run_metrics(
+    datamodule: RNASeqDataModule,
+    classification: dict[str, float],
+    *,
+    checkpoint: str,
+    epochs: int | None,
+    times: dict[str, float],
+    attribution_info: dict[str, Any],
+) -> dict[str, Any]:
+    """The ``metrics.json`` record every training path writes (Lightning and classical alike)."""
+    return {
+        **classification,
+        "best_checkpoint": checkpoint,
+        "epochs": epochs,
+        "n_genes": datamodule.n_genes,
+        "n_samples": {split: int(len(idx)) for split, idx in datamodule.split_index.items()},
+        "class_names": datamodule.class_names,
+        "time_s": times,
+        "attribution": attribution_info,
+    }

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from genexai import tracking
 from genexai.attribution import save_importance_table
-from genexai.builders import attribute, build_datamodule, build_model
+from genexai.builders import attribute, build_datamodule, build_model, run_metrics
 from genexai.classical import is_classical, train_classical
 from genexai.errors import ConfigError
 from genexai.evaluating import evaluate_model
@@ -82,16 +82,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         save_importance_table(importance, run_dir)
     attribution_time = time.perf_counter() - started
 
-    metrics: dict[str, Any] = {
-        **{k: float(v) for k, v in {**val_metrics, **test_metrics}.items()},
-        "best_checkpoint": best,
-        "epochs": trainer.current_epoch,
-        "n_genes": datamodule.n_genes,
-        "n_samples": {split: int(len(idx)) for split, idx in datamodule.split_index.items()},
-        "class_names": datamodule.class_names,
-        "time_s": {"data": data_time, "train": train_time, "attribution": attribution_time},
-        "attribution": attribution_info,
-    }
+    metrics = run_metrics(
+        datamodule,
+        {k: float(v) for k, v in {**val_metrics, **test_metrics}.items()},
+        checkpoint=best,
+        epochs=trainer.current_epoch,
+        times={"data": data_time, "train": train_time, "attribution": attribution_time},
+        attribution_info=attribution_info,
+    )
     if cfg.get("evaluate"):
         if importance is None:
             raise ConfigError("evaluate=true needs attribution methods (attribution=default)")

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 
 from genexai.attribution import save_importance_table
+from genexai.builders import run_metrics
 from genexai.classical.importance import attribute_classical
 from genexai.classical.model import MODEL_FILE, ClassicalModel
 from genexai.errors import ConfigError
@@ -152,18 +153,15 @@ def train_classical(
         log.info("attribution=none: no gene importances for %s", model.name)
     attribution_time = time.perf_counter() - started
 
-    metrics: dict[str, Any] = {
-        **classification,
-        "best_checkpoint": str(checkpoint),
-        "epochs": None,
-        "best_iteration": model.best_iteration,
-        "model": model.name,
-        "n_genes": datamodule.n_genes,
-        "n_samples": {split: int(len(idx)) for split, idx in datamodule.split_index.items()},
-        "class_names": datamodule.class_names,
-        "time_s": {"data": data_time, "train": train_time, "attribution": attribution_time},
-        "attribution": attribution_info,
-    }
+    metrics = run_metrics(
+        datamodule,
+        classification,
+        checkpoint=str(checkpoint),
+        epochs=None,
+        times={"data": data_time, "train": train_time, "attribution": attribution_time},
+        attribution_info=attribution_info,
+    )
+    metrics.update({"best_iteration": model.best_iteration, "model": model.name})
     hparams = {
         "model": OmegaConf.to_container(cfg.model, resolve=True),
         "seed": cfg.seed,
