@@ -103,6 +103,18 @@ def _figure(path: Path) -> Path:
     return path
 
 
+def flushed_offline_run(path: Path) -> dict:
+    """Read an offline run after shutting down W&B's service, which writes the run files in the background.
+
+    ``run.finish()`` returns once the service has the records, not once they are on
+    disk; a separate ``evaluate.py`` process flushes at exit, a test must ask for it.
+    """
+    import wandb
+
+    wandb.teardown()
+    return tracking.read_offline_run(path)
+
+
 def test_offline_training_run_records_config_metrics_tables_and_artifacts(train_cfg, no_wandb_account, tmp_path):
     cfg = train_cfg([
         "logger=wandb", "trainer.max_epochs=2", "attribution=default", "attribution.methods=[{name: saliency}]",
@@ -115,7 +127,7 @@ def test_offline_training_run_records_config_metrics_tables_and_artifacts(train_
     assert info["mode"] == "offline" and info["name"] == "mlp_simulated_seed0"
     (offline_dir,) = (run_dir / "wandb").glob(f"offline-run-*-{info['id']}")
 
-    run = tracking.read_offline_run(offline_dir)
+    run = flushed_offline_run(offline_dir)
     assert run["id"] == info["id"] and run["project"] == "genexai"
     assert run["tags"] == ["mlp", "simulated", "seed0"]
     # the resolved Hydra config is the run config; gene lists are not dumped into it
@@ -149,7 +161,7 @@ def test_offline_training_run_records_config_metrics_tables_and_artifacts(train_
     )
     assert logged
     assert len(list((run_dir / "wandb").glob(f"offline-run-*-{info['id']}"))) == 2
-    merged = tracking.read_offline_run(run_dir / "wandb")
+    merged = flushed_offline_run(run_dir / "wandb")
     assert merged["summary"]["eval/auprc_vs_de/max"] == 0.42
     assert merged["summary"]["comparison/deseq2/saliency/auprc"] == 0.42
     assert "comparison/deseq2/saliency/chance_auprc" not in merged["summary"]
