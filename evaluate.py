@@ -8,10 +8,13 @@ Writes de.csv, comparison.csv/.json, figures and report.html into its own run di
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
-from genexai.cli import report_errors
+from genexai.cli import check_overrides, report_errors
 from genexai.evaluating import evaluate
 from genexai.tracking import evaluation_outputs, log_evaluation
 
@@ -26,4 +29,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides(Path(__file__).parent / "configs", "evaluate", sys.argv[1:])
     main()

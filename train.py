@@ -9,10 +9,13 @@ Everything is configured in ``configs/`` (Hydra); the work lives in ``genexai.tr
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
-from genexai.cli import report_errors
+from genexai.cli import check_overrides, report_errors
 from genexai.tracking import sweep_safe
 from genexai.training import train
 
@@ -26,4 +29,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    check_overrides(Path(__file__).parent / "configs", "train", sys.argv[1:])
     main()

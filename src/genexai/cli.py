@@ -5,22 +5,37 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from genexai.errors import GenexaiError
 
-__all__ = ["report_errors", "user_error", "EXIT_USER_ERROR"]
+__all__ = ["report_errors", "user_error", "check_overrides", "EXIT_USER_ERROR"]
 
 #: Exit status for bad input or configuration (a bug keeps Python's status 1 and its traceback).
 EXIT_USER_ERROR = 2
 
 
 def user_error(err: BaseException) -> GenexaiError | None:
-    """The :class:`GenexaiError` behind ``err``, looking through wrappers such as Hydra's InstantiationException."""
+    """The :class:`GenexaiError` behind ``err``, looking through wrappers such as Hydra's InstantiationException.
+
+    A required config value left unset (``???``) or an interpolation that cannot be
+    resolved is the user's to fix too, so it becomes a :class:`ConfigError`.
+    """
+    from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
+
+    from genexai.errors import ConfigError
+
     while err is not None:
         if isinstance(err, GenexaiError):
             return err
+        if isinstance(err, MissingMandatoryValue):  # a `???` left in the config
+            key = getattr(err, "full_key", None) or "a required key"
+            return ConfigError(f"{key} has no value; set it on the command line, e.g. {key}=<value>")
+        if isinstance(err, InterpolationResolutionError):
+            key = getattr(err, "full_key", None) or "a config value"
+            return ConfigError(f"cannot resolve {key}: {str(err).splitlines()[0]}")
         err = err.__cause__
     return None
 
@@ -44,3 +59,59 @@ def report_errors(main: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_USER_ERROR)
 
     return wrapper
+
+
+#: Command-line flags after which Hydra does something other than one run (left to Hydra).
+_HYDRA_MODES = ("-m", "--multirun", "-c", "--cfg", "-h", "--help", "--hydra-help", "--info", "-i", "--shell-completion", "-p", "--package", "-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir")
+
+
+def _one_line(message: str) -> str:
+    """Hydra's multi-line composition message as one line; option lists become comma-separated."""
+    parts: list[str] = []
+    for line in message.split("Config search path:")[0].splitlines():
+        text = line.strip()
+        if not text or text.startswith("See https://hydra.cc"):
+            continue
+        if line.startswith("\t") and parts:  # one option of an "Available options in 'x':" list
+            parts[-1] += (" " if parts[-1].endswith(":") else ", ") + text
+        else:
+            parts.append(text)
+    return " ".join(part if part.endswith((".", ":")) else part + ";" for part in parts).rstrip(";")
+
+
+def _unparsable(argv: Sequence[str]) -> str:
+    """The first command-line override that Hydra's grammar rejects."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    parser = OverridesParser.create()
+    for arg in argv:
+        try:
+            parser.parse_overrides([arg])
+        except OverrideParseException:
+            return arg
+    return " ".join(argv)
+
+
+def check_overrides(config_dir: str | Path, config_name: str, argv: Sequence[str]) -> None:
+    """Compose the configuration once before Hydra runs, so a mistyped key or option is one line and exit 2.
+
+    Hydra itself reports composition errors on several lines and exits with status 1,
+    the status of a crash. Multirun and Hydra's informational flags are left to Hydra.
+    """
+    if any(arg.split("=", 1)[0] in _HYDRA_MODES for arg in argv):
+        return
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException, OverrideParseException
+
+    with initialize_config_dir(config_dir=str(Path(config_dir).resolve()), version_base="1.3"):
+        try:
+            compose(config_name, overrides=list(argv), return_hydra_config=True)
+        except HydraException as err:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1" or os.environ.get("GENEXAI_VERBOSE") == "1":
+                raise
+            message = _one_line(str(err))
+            if isinstance(err, OverrideParseException):
+                message = f"cannot parse the override {_unparsable(argv)!r} ({message}); write overrides as key=value"
+            print(f"genexai error: configuration: {message}", file=sys.stderr)
+            sys.exit(EXIT_USER_ERROR)

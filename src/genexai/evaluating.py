@@ -26,6 +26,7 @@ from genexai.errors import ConfigError
 from genexai.evaluation import compare_methods, write_report
 from genexai.evaluation import plots
 from genexai.utils.io import atomic_write
+from genexai.utils.provenance import write_provenance
 
 __all__ = ["run_de_baseline", "evaluate_model", "evaluate"]
 
@@ -137,14 +138,29 @@ def _checkpoint(run_dir: Path, ckpt_path: str | None) -> Path:
 def _load_neural(train_cfg: DictConfig, datamodule: RNASeqDataModule, ckpt: Path) -> torch.nn.Module:
     """Rebuild the Lightning model and load its weights, refusing a checkpoint of another gene set."""
     model = build_model(train_cfg, datamodule)
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    try:  # weights_only: a checkpoint holds tensors and plain hyperparameters, never code to run
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated file, not a checkpoint, pickled code: all refused the same way
+        raise ConfigError(
+            f"checkpoint {ckpt} is not a readable PyTorch Lightning checkpoint ({type(err).__name__}); "
+            "pass a .ckpt file written by train.py"
+        ) from None
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise ConfigError(f"checkpoint {ckpt} has no model weights (state_dict); pass a .ckpt file written by train.py")
     stored_genes = state.get("hyper_parameters", {}).get("gene_names")
     if stored_genes is not None and list(stored_genes) != datamodule.gene_names:
         raise ConfigError(
             f"checkpoint {ckpt} was trained on a different gene set ({len(stored_genes)} genes) than its run's data "
             f"now yields ({datamodule.n_genes}); was the data file or data root changed?"
         )
-    model.load_state_dict(state["state_dict"])
+    try:
+        model.load_state_dict(state["state_dict"])
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+        raise ConfigError(
+            f"checkpoint {ckpt} does not fit the run's model {train_cfg.model.backbone._target_} ({first}); "
+            "was it trained with another model or model size? pass that run's run_dir instead"
+        ) from None
     return model
 
 
@@ -157,6 +173,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"{run_dir} is not a genexai training run (no config.yaml); pass run_dir= a directory made by train.py")
     train_cfg = OmegaConf.load(run_dir / "config.yaml")
     out_dir = Path(cfg.paths.output_dir)
+    write_provenance(out_dir, train_cfg.data)
     datamodule = build_datamodule(train_cfg)
 
     if is_classical(train_cfg.model):

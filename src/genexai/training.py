@@ -21,6 +21,7 @@ from genexai.errors import ConfigError
 from genexai.evaluating import evaluate_model
 from genexai.utils.instantiate import instantiate_group
 from genexai.utils.io import write_json, write_text
+from genexai.utils.provenance import write_provenance
 
 __all__ = ["train"]
 
@@ -42,9 +43,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Train, test and attribute one model as configured; return all metrics.
 
     Writes into the Hydra run directory: ``checkpoints/`` (best + last),
-    ``config.yaml`` (resolved), ``importance.csv/.parquet`` and ``metrics.json``.
+    ``config.yaml`` (resolved), ``provenance.json`` (versions, git commit, data
+    hashes), ``importance.csv/.parquet`` and ``metrics.json``.
     """
     run_dir = Path(cfg.paths.output_dir)
+    write_provenance(run_dir, cfg.data)
     pl.seed_everything(cfg.seed, workers=True)
     started = time.perf_counter()
     datamodule = build_datamodule(cfg)

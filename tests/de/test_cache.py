@@ -116,3 +116,23 @@ def test_entry_records_its_key(tiny_nb, tmp_path):
     info = json.loads(pq.read_schema(entry).metadata[b"genexai_deseq2"])
     assert info["key"] == cache_key(counts, metadata)
     assert entry.name == f"deseq2-{info['key']}.parquet"
+
+
+def _fit_into(cache_dir: str, counts: pd.DataFrame, metadata: pd.DataFrame) -> pd.DataFrame:
+    return cached_deseq2(counts, metadata, cache_dir=cache_dir)[0]
+
+
+def test_concurrent_jobs_share_one_valid_entry(tiny_nb, tmp_path):
+    """Multirun jobs fitting the same data at once: each gets the full table, the entry stays valid."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    counts, metadata, _ = tiny_nb
+    with ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("spawn")) as pool:
+        tables = list(pool.map(_fit_into, [str(tmp_path)] * 4, [counts] * 4, [metadata] * 4))
+    for table in tables[1:]:
+        pd.testing.assert_frame_equal(table, tables[0], check_exact=True)
+    assert len(entries(tmp_path)) == 1 and entries(tmp_path)[0].endswith(".parquet")  # no torn or temp files
+    cached, hit = cached_deseq2(counts, metadata, cache_dir=tmp_path)
+    assert hit
+    pd.testing.assert_frame_equal(cached, tables[0], check_exact=True)

@@ -62,7 +62,7 @@ class RNASeqDataModule(pl.LightningDataModule):
         self.batch_size = batch_size
         self.seed = seed
         self.split_options = dict(split or {})
-        self.preprocessor = Preprocessor(min_count=min_count, min_samples=min_samples, n_genes=n_genes)
+        self.preprocessor = Preprocessor(min_count=min_count, min_samples=min_samples, n_genes=n_genes, source=f"{name} (training split)")
         self.class_names = self._class_order(reference_level)
         self.labels = self.adata.obs[condition_key].astype(str).map(
             {name: i for i, name in enumerate(self.class_names)}

@@ -57,11 +57,14 @@ class Preprocessor:
     n_genes
         Number of most variable genes (of the log-normalised training values) kept as
         model input, or ``"all"``.
+    source
+        What the data is called in error messages (the dataset's name).
     """
 
     min_count: int = 10
     min_samples: float = 0.2
     n_genes: int | str = 1000
+    source: str = "training split"
     gene_names: list[str] = field(default_factory=list, init=False)
     expressed_genes: list[str] = field(default_factory=list, init=False)
     log_geomeans: np.ndarray | None = field(default=None, init=False, repr=False)
@@ -77,8 +80,9 @@ class Preprocessor:
         keep = np.flatnonzero((counts >= self.min_count).sum(axis=0) >= needed)
         if keep.size == 0:
             raise DataError(
-                "<training split>",
-                f"no gene has >= {self.min_count} counts in >= {needed} training samples; lower data.preprocessing.min_count",
+                self.source,
+                f"no gene has >= {self.min_count} counts in >= {needed} training samples, so no gene is left after "
+                "filtering; lower data.min_count or data.min_samples",
             )
         self.expressed_genes = [genes[j] for j in keep]
         self.log_geomeans = median_of_ratios_log_geomeans(counts)
@@ -89,7 +93,7 @@ class Preprocessor:
             # Stable sort on -variance: ties keep gene order, so selection is deterministic.
             chosen = np.sort(np.argsort(-values.var(axis=0), kind="stable")[: self.n_genes])
         else:
-            raise DataError("<config>", f"data.preprocessing.n_genes must be a positive integer or 'all', got {self.n_genes!r}")
+            raise DataError(self.source, f"data.n_genes must be a positive integer or 'all', got {self.n_genes!r}")
         self._selected = keep[chosen]
         values = values[:, chosen]
         self.mean = values.mean(axis=0)
