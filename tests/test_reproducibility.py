@@ -22,7 +22,7 @@ DETERMINISTIC_FILES = (
 )
 
 #: metrics.json entries that legitimately differ between two runs: wall times and paths.
-RUN_SPECIFIC = re.compile(r"(time_s|seconds|times|time \(s\))$|checkpoint|report|run_dir")
+RUN_SPECIFIC = re.compile(r"(time_s|seconds|times|time \(s\)|rss_mib)$|checkpoint|report|run_dir")
 
 
 def _run(out: Path, extra: list[str] = ()) -> dict:

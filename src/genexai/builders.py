@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from genexai.attribution import compute_attributions, importance_table
 from genexai.data.datamodule import RNASeqDataModule
 from genexai.models.classifier import GeneClassifier
+from genexai.utils.resources import Usage
 
 __all__ = ["build_datamodule", "build_model", "attribute", "run_metrics"]
 
@@ -62,10 +63,14 @@ def run_metrics(
     *,
     checkpoint: str,
     epochs: int | None,
-    times: dict[str, float],
+    usage: dict[str, Usage | None],
     attribution_info: dict[str, Any],
 ) -> dict[str, Any]:
-    """The ``metrics.json`` record every training path writes (Lightning and classical alike)."""
+    """The ``metrics.json`` record every training path writes (Lightning and classical alike).
+
+    ``usage`` maps a stage (data, train, attribution) to its wall time and peak RSS.
+    """
+    measured = {stage: u for stage, u in usage.items() if u is not None}
     return {
         **classification,
         "best_checkpoint": checkpoint,
@@ -73,6 +78,7 @@ def run_metrics(
         "n_genes": datamodule.n_genes,
         "n_samples": {split: int(len(idx)) for split, idx in datamodule.split_index.items()},
         "class_names": datamodule.class_names,
-        "time_s": times,
+        "time_s": {stage: u.seconds for stage, u in measured.items()},
+        "peak_rss_mib": {stage: u.peak_rss_mib for stage, u in measured.items()},
         "attribution": attribution_info,
     }

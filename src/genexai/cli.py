@@ -11,7 +11,7 @@ from typing import Any
 
 from genexai.errors import GenexaiError
 
-__all__ = ["report_errors", "user_error", "check_overrides", "EXIT_USER_ERROR"]
+__all__ = ["EXIT_USER_ERROR", "check_overrides", "report_errors", "user_error"]
 
 #: Exit status for bad input or configuration (a bug keeps Python's status 1 and its traceback).
 EXIT_USER_ERROR = 2

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from genexai.evaluation import compare_methods, write_report
 from genexai.evaluation import plots
 from genexai.utils.io import atomic_write
 from genexai.utils.provenance import write_provenance
+from genexai.utils.resources import measure
 
 __all__ = ["run_de_baseline", "evaluate_model", "evaluate"]
 
@@ -80,9 +80,9 @@ def evaluate_model(
     Writes ``de.csv``, ``comparison.csv``/``.json``, figures and ``report.html`` into
     ``out_dir``; returns a flat metrics dict (``eval/auprc_vs_de/<method>`` ...).
     """
-    started = time.perf_counter()
-    de, cache_hit = run_de_baseline(datamodule, de_cfg)
-    de_time = time.perf_counter() - started
+    with measure() as de_usage:
+        de, cache_hit = run_de_baseline(datamodule, de_cfg)
+    de_time = de_usage.seconds
     atomic_write(out_dir / "de.csv", lambda tmp: de.to_csv(tmp, index_label="gene"))
 
     var = datamodule.adata.var
@@ -116,6 +116,7 @@ def evaluate_model(
     metrics: dict[str, Any] = {
         "eval/de_cache_hit": cache_hit,
         "eval/de_time_s": de_time,
+        "eval/de_peak_rss_mib": de_usage.peak_rss_mib,
         "eval/de_samples": sorted(datamodule.raw_counts("train").obs_names),
         "eval/report": str(report),
     }

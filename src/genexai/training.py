@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from genexai.evaluating import evaluate_model
 from genexai.utils.instantiate import instantiate_group
 from genexai.utils.io import write_json, write_text
 from genexai.utils.provenance import write_provenance
+from genexai.utils.resources import measure
 
 __all__ = ["train"]
 
@@ -49,14 +49,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(cfg.paths.output_dir)
     write_provenance(run_dir, cfg.data)
     pl.seed_everything(cfg.seed, workers=True)
-    started = time.perf_counter()
-    datamodule = build_datamodule(cfg)
-    data_time = time.perf_counter() - started
+    with measure() as data_usage:
+        datamodule = build_datamodule(cfg)
     loggers = instantiate_group(cfg.get("logger"))
     tracking.log_config(loggers, cfg)
     if is_classical(cfg.model):
         # scikit-learn / XGBoost baselines: no Trainer; same splits, run-dir files and loggers.
-        metrics = train_classical(cfg, datamodule, run_dir, loggers, data_time=data_time)[1]
+        metrics = train_classical(cfg, datamodule, run_dir, loggers, data_usage=data_usage)[1]
         importance_file = run_dir / "importance.parquet"
         importance = pd.read_parquet(importance_file) if importance_file.is_file() else None
         _track(loggers, run_dir, metrics, importance, metrics.get("best_checkpoint"))
@@ -66,9 +65,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     callbacks = instantiate_group(cfg.get("callbacks"))
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    started = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=_resolve_ckpt(cfg.get("ckpt_path"), run_dir))
-    train_time = time.perf_counter() - started
+    with measure() as train_usage:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=_resolve_ckpt(cfg.get("ckpt_path"), run_dir))
 
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if best and not trainer.fast_dev_run:
@@ -78,19 +76,18 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     val_metrics = trainer.validate(model, datamodule=datamodule, verbose=False)[0]
     test_metrics = trainer.test(model, datamodule=datamodule, verbose=True)[0]
 
-    started = time.perf_counter()
     importance, attribution_info = None, {}
-    if cfg.attribution.methods:
-        importance, attribution_info = attribute(cfg.attribution, model, datamodule, cfg.seed)
-        save_importance_table(importance, run_dir)
-    attribution_time = time.perf_counter() - started
+    with measure() as attribution_usage:
+        if cfg.attribution.methods:
+            importance, attribution_info = attribute(cfg.attribution, model, datamodule, cfg.seed)
+            save_importance_table(importance, run_dir)
 
     metrics = run_metrics(
         datamodule,
         {k: float(v) for k, v in {**val_metrics, **test_metrics}.items()},
         checkpoint=best,
         epochs=trainer.current_epoch,
-        times={"data": data_time, "train": train_time, "attribution": attribution_time},
+        usage={"data": data_usage, "train": train_usage, "attribution": attribution_usage},
         attribution_info=attribution_info,
     )
     if cfg.get("evaluate"):

@@ -11,7 +11,6 @@ with ``evaluate=true``), and logs hyperparameters and metrics to the configured 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from genexai.classical.importance import attribute_classical
 from genexai.classical.model import MODEL_FILE, ClassicalModel
 from genexai.errors import ConfigError
 from genexai.utils.io import write_json, write_text
+from genexai.utils.resources import Usage, measure
 
 __all__ = ["is_classical", "build_classical", "classification_metrics", "train_classical"]
 
@@ -98,7 +98,7 @@ def train_classical(
     run_dir: str | Path,
     loggers: Sequence[Any] = (),
     *,
-    data_time: float | None = None,
+    data_usage: Usage | None = None,
 ) -> tuple[ClassicalModel, dict[str, Any]]:
     """Fit, test and explain a classical model as configured; write the run dir; return model and metrics.
 
@@ -116,8 +116,9 @@ def train_classical(
     loggers
         Lightning loggers (``cfg.logger`` instantiated); each gets ``log_hyperparams``
         and ``log_metrics``.
-    data_time
-        Seconds spent building the data module, reported in ``metrics["time_s"]``.
+    data_usage
+        Time and peak memory of building the data module, reported in
+        ``metrics["time_s"]`` and ``metrics["peak_rss_mib"]``.
 
     Returns
     -------
@@ -134,9 +135,9 @@ def train_classical(
     x_val, y_val = datamodule.tensors("val")
     x_test, y_test = datamodule.tensors("test")
 
-    started = time.perf_counter()
-    model.fit(x_train.numpy(), y_train.numpy(), x_val.numpy(), y_val.numpy())
-    train_time = time.perf_counter() - started
+    with measure() as train_usage:
+        model.fit(x_train.numpy(), y_train.numpy(), x_val.numpy(), y_val.numpy())
+    train_time = train_usage.seconds
     log.info("fitted %s on %d samples x %d genes in %.1fs", model.name, len(y_train), datamodule.n_genes, train_time)
     classification = {
         **classification_metrics(model, x_val, y_val, "val"),
@@ -144,21 +145,21 @@ def train_classical(
     }
     checkpoint = model.save(run_dir / "checkpoints" / MODEL_FILE)
 
-    started = time.perf_counter()
     importance, attribution_info = None, {}
-    if cfg.attribution.methods and model.importance_methods:
-        importance, attribution_info = attribute_classical(cfg.attribution, model, datamodule, cfg.seed)
-        save_importance_table(importance, run_dir)
-    elif model.importance_methods:
-        log.info("attribution=none: no gene importances for %s", model.name)
-    attribution_time = time.perf_counter() - started
+    with measure() as attribution_usage:
+        if cfg.attribution.methods and model.importance_methods:
+            importance, attribution_info = attribute_classical(cfg.attribution, model, datamodule, cfg.seed)
+            save_importance_table(importance, run_dir)
+        elif model.importance_methods:
+            log.info("attribution=none: no gene importances for %s", model.name)
+    attribution_time = attribution_usage.seconds
 
     metrics = run_metrics(
         datamodule,
         classification,
         checkpoint=str(checkpoint),
         epochs=None,
-        times={"data": data_time, "train": train_time, "attribution": attribution_time},
+        usage={"data": data_usage, "train": train_usage, "attribution": attribution_usage},
         attribution_info=attribution_info,
     )
     metrics.update({"best_iteration": model.best_iteration, "model": model.name})
