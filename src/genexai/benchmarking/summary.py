@@ -1,0 +1,167 @@
+"""From finished cells to ``benchmark.csv``, ``summary.md`` and ``summary.html``.
+
+``benchmark.csv`` is tidy: one row per (dataset, model, seed, attribution method,
+reference), the reference being DESeq2's hits or the truth. The summaries aggregate
+over seeds (mean ± sd), put every score beside its chance level, list DESeq2's own
+score against the truth beside the ML methods', report how stable each method's
+top-k genes are across seeds, and the cost of every stage.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from genexai.utils.io import atomic_write, write_text
+
+__all__ = ["summarise", "topk_stability"]
+
+STAGES = ("data", "de", "train", "attribution")
+
+
+def _rows(records: list[dict[str, Any]]) -> pd.DataFrame:
+    frames = []
+    for rec in records:
+        if rec.get("status") != "completed":
+            continue
+        comparison = pd.read_csv(rec["comparison"])
+        for key in ("dataset", "model", "seed", "test_auroc", "n_genes", "n_train"):
+            comparison[key] = rec[key]
+        for stage in STAGES:
+            comparison[f"seconds_{stage}"] = rec["seconds"].get(stage)
+            comparison[f"peak_rss_mib_{stage}"] = rec["peak_rss_mib"].get(stage)
+        frames.append(comparison)
+    if not frames:
+        return pd.DataFrame()
+    table = pd.concat(frames, ignore_index=True)
+    first = ["dataset", "model", "seed", "method", "reference", "test_auroc"]
+    return table[first + [c for c in table.columns if c not in first]]
+
+
+def topk_stability(importance_files: list[str], k: int) -> dict[str, float]:
+    """Mean pairwise Jaccard index of each method's top-``k`` genes across runs (seeds).
+
+    1 = every seed picks the same genes; for two random size-k draws out of ``n`` genes
+    it is about ``k / (2n - k)``.
+    """
+    tops: dict[str, list[set[str]]] = {}
+    for path in importance_files:
+        table = pd.read_csv(path)
+        for method, genes in table[table["rank"] <= k].groupby("method")["gene"]:
+            tops.setdefault(method, []).append(set(genes))
+    stability = {}
+    for method, sets in tops.items():
+        pairs = [len(a & b) / len(a | b) for a, b in itertools.combinations(sets, 2) if a | b]
+        stability[method] = float(np.mean(pairs)) if pairs else float("nan")
+    return stability
+
+
+def _mean_sd(values: pd.Series) -> str:
+    values = values.dropna()
+    if values.empty:
+        return "–"
+    if len(values) == 1:
+        return f"{values.iloc[0]:.3f}"
+    return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
+
+
+def _scores(table: pd.DataFrame, records: list[dict[str, Any]], k: int) -> pd.DataFrame:
+    """One line per dataset × model × method: seed-aggregated scores beside their chance levels."""
+    stability: dict[tuple[str, str, str], float] = {}
+    completed = [r for r in records if r.get("status") == "completed"]
+    for (dataset, model), group in itertools.groupby(sorted(completed, key=lambda r: (r["dataset"], r["model"])),
+                                                      key=lambda r: (r["dataset"], r["model"])):
+        files = [r["importance"] for r in group if Path(r["importance"]).is_file()]
+        for method, value in topk_stability(files, k).items():
+            stability[(dataset, model, method)] = value
+
+    lines = []
+    ml = table[table["method"] != "deseq2"]
+    for (dataset, model, method), group in ml.groupby(["dataset", "model", "method"], sort=True):
+        vs_de = group[group["reference"] == "deseq2"]
+        vs_truth = group[group["reference"] == "truth"]
+        lines.append({
+            "dataset": dataset,
+            "model": model,
+            "method": method,
+            "seeds": vs_de["seed"].nunique(),
+            "test AUROC": _mean_sd(vs_de["test_auroc"]),
+            "AUPRC vs DE": _mean_sd(vs_de["auprc"]),
+            "chance": _mean_sd(vs_de["chance_auprc"]),
+            f"precision@{k} vs DE": _mean_sd(vs_de.get(f"precision@{k}", pd.Series(dtype=float))),
+            f"chance@{k}": _mean_sd(vs_de.get(f"chance_precision@{k}", pd.Series(dtype=float))),
+            "AUPRC vs truth": _mean_sd(vs_truth["auprc"]) if len(vs_truth) else "–",
+            "chance (truth)": _mean_sd(vs_truth["chance_auprc"]) if len(vs_truth) else "–",
+            f"top-{k} Jaccard across seeds": (
+                f"{stability[(dataset, model, method)]:.3f}" if (dataset, model, method) in stability else "–"
+            ),
+        })
+    # DESeq2 scored against the truth, once per dataset (its fit does not depend on the model).
+    deseq2 = table[(table["method"] == "deseq2") & (table["reference"] == "truth")]
+    for dataset, group in deseq2.groupby("dataset"):
+        per_split = group.drop_duplicates(["seed", "auprc"])
+        lines.append({
+            "dataset": dataset, "model": "DESeq2", "method": "padj ranking", "seeds": per_split["seed"].nunique(),
+            "test AUROC": "–", "AUPRC vs DE": "–", "chance": "–", f"precision@{k} vs DE": "–", f"chance@{k}": "–",
+            "AUPRC vs truth": _mean_sd(per_split["auprc"]), "chance (truth)": _mean_sd(per_split["chance_auprc"]),
+            f"top-{k} Jaccard across seeds": "–",
+        })
+    return pd.DataFrame(lines).sort_values(["dataset", "model", "method"], kind="stable").reset_index(drop=True)
+
+
+def _costs(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Median seconds and peak RSS of each stage per dataset × model (over seeds)."""
+    rows = []
+    for rec in records:
+        if rec.get("status") != "completed":
+            continue
+        row = {"dataset": rec["dataset"], "model": rec["model"]}
+        for stage in STAGES:
+            row[f"{stage} s"] = rec["seconds"].get(stage)
+            row[f"{stage} peak MiB"] = rec["peak_rss_mib"].get(stage)
+        rows.append(row)
+    if not rows:
+        return pd.DataFrame()
+    return pd.DataFrame(rows).groupby(["dataset", "model"], sort=True).median(numeric_only=True).round(1).reset_index()
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "_none_\n"
+    cells = frame.astype(object).where(frame.notna(), "–").astype(str)
+    header = "| " + " | ".join(cells.columns) + " |"
+    rule = "|" + "|".join("---" for _ in cells.columns) + "|"
+    body = ["| " + " | ".join(row) + " |" for row in cells.to_numpy()]
+    return "\n".join([header, rule, *body]) + "\n"
+
+
+def summarise(records: list[dict[str, Any]], out_dir: Path, *, top_k: int) -> pd.DataFrame:
+    """Write ``benchmark.csv``, ``summary.md`` and ``summary.html`` into ``out_dir``; return the CSV rows."""
+    out_dir = Path(out_dir)
+    table = _rows(records)
+    atomic_write(out_dir / "benchmark.csv", lambda tmp: table.to_csv(tmp, index=False))
+    failed = pd.DataFrame([r for r in records if r.get("status") != "completed"],
+                          columns=["dataset", "model", "seed", "error"])
+    scores = _scores(table, records, top_k) if not table.empty else pd.DataFrame()
+    costs = _costs(records)
+    sections = [
+        ("Scores (mean ± sd over seeds; every score beside its chance level)", scores),
+        ("Cost per stage (median over seeds; peak = process RSS during the stage)", costs),
+        ("Failed cells (rerun the benchmark to retry them)", failed),
+    ]
+    intro = (f"{len(records) - len(failed)} of {len(records)} cells completed. "
+             "DE = DESeq2 hits (padj < alpha) on each cell's training samples; truth = planted genes where the data has them.")
+    write_text(out_dir / "summary.md", f"# genexai benchmark\n\n{intro}\n\n" + "\n".join(
+        f"## {title}\n\n{_markdown(frame)}" for title, frame in sections))
+    body = "".join(
+        f"<h2>{html.escape(title)}</h2>" + (frame.to_html(index=False, na_rep="–") if not frame.empty else "<p>none</p>")
+        for title, frame in sections
+    )
+    write_text(out_dir / "summary.html", f"<!doctype html><meta charset='utf-8'><title>genexai benchmark</title>"
+                                         f"<h1>genexai benchmark</h1><p>{html.escape(intro)}</p>{body}")
+    return table
