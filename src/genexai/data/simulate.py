@@ -7,15 +7,107 @@ harness can ask whether attributions or DESeq2 are closer to it.
 Model (METHODS.md): ``x_ij ~ NB(mean = s_i · q_ij, dispersion α_j)`` with
 ``q_ij = μ_j · 2^(β_j · [i in B])``, log-normal ``μ_j``, and
 ``α_j = (a1 / μ_j + a0) · exp(ε_j)`` — DESeq2's dispersion trend plus log-normal scatter.
+
+Alternatively the pairs ``(μ_j, α_j)`` are drawn from a real dataset
+(``simulate_counts(params=nb_params_from_counts(real_counts))``): the genes then have
+the real joint distribution of mean and dispersion, while the counts stay exactly NB,
+unlike the spike-in datasets of :mod:`genexai.data.spikein`, which keep the real counts.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 
-__all__ = ["simulate_counts"]
+from genexai.data.preprocess import median_of_ratios_log_geomeans, size_factors
+from genexai.data.source import read_source
+from genexai.errors import ConfigError
+
+__all__ = ["simulate_counts", "nb_params_from_counts", "nb_params_from_csv"]
+
+#: DESeq2's bounds on gene-wise dispersions (``minDisp``; ``maxDisp = max(10, n_samples)``).
+MIN_DISPERSION = 1e-8
+
+
+def nb_params_from_counts(counts: np.ndarray | pd.DataFrame, gene_names: list[str] | None = None) -> pd.DataFrame:
+    """Per-gene NB mean and dispersion of real counts from ONE condition (method of moments).
+
+    With median-of-ratios size factors ``s_i`` (METHODS.md) and normalised counts
+    ``y_ij = x_ij / s_i``: ``μ_j = mean_i y_ij`` and, since ``Var(y_ij) = μ_j/s_i + α_j μ_j²``
+    under ``NB(s_i μ_j, α_j)``, ``α_j = (var_i y_ij − μ_j · mean_i(1/s_i)) / μ_j²`` —
+    DESeq2's ``momentsDispEstimate`` — clipped to ``[1e-8, max(10, n)]`` like DESeq2's
+    gene-wise estimates. No trend or shrinkage: the scatter of the estimates (larger with
+    few samples) is passed on, so fit it on many replicates of one condition (mixing
+    conditions would count the DE effect as dispersion).
+
+    Parameters
+    ----------
+    counts
+        Raw integer counts, samples × genes (a DataFrame gives the gene names).
+    gene_names
+        Names for the columns of a plain array.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by gene, columns ``base_mean`` (μ) and ``dispersion`` (α), genes with
+        zero counts in every sample left out; ``attrs["log_size_factor_sd"]`` holds the sd
+        of the samples' log size factors.
+    """
+    if isinstance(counts, pd.DataFrame):
+        gene_names = list(counts.columns) if gene_names is None else gene_names
+        counts = counts.to_numpy()
+    counts = np.asarray(counts, dtype=np.float64)
+    n_samples, n_genes = counts.shape
+    if n_samples < 3:
+        raise ConfigError(f"estimating NB dispersions needs at least 3 samples of one condition, got {n_samples}")
+    gene_names = [f"gene_{j:05d}" for j in range(n_genes)] if gene_names is None else list(gene_names)
+    factors = size_factors(counts, median_of_ratios_log_geomeans(counts))
+    normalised = counts / factors[:, None]
+    mean = normalised.mean(axis=0)
+    expressed = mean > 0
+    variance = normalised.var(axis=0, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dispersion = (variance - mean * np.mean(1.0 / factors)) / mean**2
+    dispersion = np.clip(dispersion, MIN_DISPERSION, max(10.0, n_samples))
+    table = pd.DataFrame(
+        {"base_mean": mean[expressed], "dispersion": dispersion[expressed]},
+        index=pd.Index(np.asarray(gene_names)[expressed], name="gene"),
+    )
+    table.attrs["log_size_factor_sd"] = float(np.log(factors).std(ddof=1))
+    return table
+
+
+def nb_params_from_csv(
+    counts_path: str | Path,
+    metadata_path: str | Path,
+    level: str,
+    condition_key: str = "condition",
+    exclude_column: str | None = None,
+) -> pd.DataFrame:
+    """:func:`nb_params_from_counts` on the unflagged samples of one condition of a counts CSV."""
+    source = read_source(counts_path, metadata_path, level, condition_key, exclude_column)
+    table = nb_params_from_counts(np.asarray(source.X), list(source.var_names))
+    table.attrs["source"] = {**source.uns["source"], "n_samples": int(source.n_obs)}
+    return table
+
+
+def _real_params(params: pd.DataFrame | Mapping) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    try:
+        mu = np.asarray(params["base_mean"], dtype=np.float64)
+        dispersion = np.asarray(params["dispersion"], dtype=np.float64)
+    except KeyError:
+        raise ConfigError("simulate_counts params need 'base_mean' and 'dispersion' per gene (see nb_params_from_counts)") from None
+    if mu.shape != dispersion.shape or mu.ndim != 1 or mu.size == 0:
+        raise ConfigError("simulate_counts params: 'base_mean' and 'dispersion' must be non-empty vectors of one length")
+    if not ((mu > 0) & np.isfinite(mu) & (dispersion > 0) & np.isfinite(dispersion)).all():
+        raise ConfigError("simulate_counts params: base means and dispersions must be positive and finite")
+    names = np.asarray(params.index, dtype=str) if isinstance(params, pd.DataFrame) else None
+    return mu, dispersion, names
 
 
 def simulate_counts(
@@ -33,6 +125,7 @@ def simulate_counts(
     class_balance: float = 0.5,
     class_names: tuple[str, str] = ("A", "B"),
     seed: int = 0,
+    params: pd.DataFrame | Mapping | None = None,
 ) -> ad.AnnData:
     """Simulate raw counts for a two-group experiment.
 
@@ -54,14 +147,28 @@ def simulate_counts(
         Fraction of samples in group B.
     seed
         Seed of the random generator; the same seed gives the same dataset.
+    params
+        Real per-gene ``base_mean`` and ``dispersion`` (:func:`nb_params_from_counts`).
+        When given, ``n_genes`` pairs ``(μ_j, α_j)`` are drawn from it (without
+        replacement when ``n_genes`` ≤ its genes, else with), replacing the log-normal
+        means and the dispersion trend (``log_mean_mu`` … ``dispersion_scatter`` are
+        then unused); ``var["source_gene"]`` names the real gene behind each one.
+        ``None`` (default) keeps the parametric model and its exact random stream.
     """
     rng = np.random.default_rng(seed)
     n_b = int(round(n_samples * class_balance))
     in_b = np.zeros(n_samples, dtype=bool)
     in_b[rng.choice(n_samples, n_b, replace=False)] = True
 
-    mu = np.exp(rng.normal(log_mean_mu, log_sd_mu, n_genes))
-    dispersion = (dispersion_a1 / mu + dispersion_a0) * np.exp(rng.normal(0.0, dispersion_scatter, n_genes))
+    source_gene = None
+    if params is None:
+        mu = np.exp(rng.normal(log_mean_mu, log_sd_mu, n_genes))
+        dispersion = (dispersion_a1 / mu + dispersion_a0) * np.exp(rng.normal(0.0, dispersion_scatter, n_genes))
+    else:
+        real_mu, real_dispersion, real_names = _real_params(params)
+        pick = rng.choice(real_mu.size, n_genes, replace=n_genes > real_mu.size)
+        mu, dispersion = real_mu[pick], real_dispersion[pick]
+        source_gene = real_names[pick] if real_names is not None else pick
     n_de = int(round(de_fraction * n_genes))
     is_de = np.zeros(n_genes, dtype=bool)
     is_de[rng.choice(n_genes, n_de, replace=False)] = True
@@ -83,6 +190,10 @@ def simulate_counts(
         {"is_de": is_de, "true_log2fc": lfc, "true_base_mean": mu, "true_dispersion": dispersion},
         index=pd.Index([f"gene_{j:05d}" for j in range(n_genes)], name="gene"),
     )
+    if source_gene is not None:
+        var["source_gene"] = source_gene
     adata = ad.AnnData(X=counts, obs=obs, var=var)
     adata.uns["source"] = {"simulated": True, "seed": seed}
+    if params is not None:
+        adata.uns["source"]["params"] = dict(getattr(params, "attrs", {}).get("source", {"from": "given table"}))
     return adata

@@ -5,9 +5,23 @@ from __future__ import annotations
 import numpy as np
 
 from genexai.data.validate import MIN_SAMPLES_PER_CLASS
-from genexai.errors import DataError
+from genexai.errors import ConfigError, DataError
 
-__all__ = ["stratified_split"]
+__all__ = ["stratified_split", "min_samples_per_class"]
+
+
+def _held_out(n: int, fraction: float) -> int:
+    return max(1, round(fraction * n)) if fraction > 0 else 0
+
+
+def min_samples_per_class(val_fraction: float = 0.15, test_fraction: float = 0.2) -> int:
+    """Smallest class size :func:`stratified_split` accepts with these fractions."""
+    for n in range(MIN_SAMPLES_PER_CLASS, 100_000):
+        if n - _held_out(n, val_fraction) - _held_out(n, test_fraction) >= MIN_SAMPLES_PER_CLASS:
+            return n
+    raise ConfigError(
+        f"data.split val_fraction={val_fraction} + test_fraction={test_fraction} leave no training samples; lower them"
+    )
 
 
 def stratified_split(
@@ -33,8 +47,8 @@ def stratified_split(
     parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
     for cls in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == cls))
-        n_test = max(1, round(test_fraction * len(members))) if test_fraction > 0 else 0
-        n_val = max(1, round(val_fraction * len(members))) if val_fraction > 0 else 0
+        n_test = _held_out(len(members), test_fraction)
+        n_val = _held_out(len(members), val_fraction)
         n_train = len(members) - n_test - n_val
         if n_train < MIN_SAMPLES_PER_CLASS:
             raise DataError(
