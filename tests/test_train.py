@@ -13,7 +13,7 @@ from hydra.core.global_hydra import GlobalHydra
 from genexai.training import train
 from tests.conftest import ROOT, real_data
 
-DATASETS = ["simulated", "simulated_from_real", "spikein", "yeast_subsample", "csv", "h5ad", "pasilla", "airway", "yeast_snf2", "montpick", "tcga_brca_paired", "geuvadis_sex", "gtex_brain_acc_fc"]
+DATASETS = ["simulated", "simulated_from_real", "spikein", "spikein_geuvadis", "yeast_subsample", "csv", "h5ad", "pasilla", "airway", "yeast_snf2", "montpick", "tcga_brca_paired", "geuvadis_sex", "gtex_brain_acc_fc"]
 
 
 @pytest.mark.parametrize("data", DATASETS)

@@ -11,12 +11,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from genexai.config import CONFIG_DIR
 from genexai.errors import ConfigError
 
 __all__ = ["Cell", "cells", "cell_overrides"]
-
-CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs"
-
 
 @dataclass(frozen=True)
 class Cell:

@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from genexai.benchmarking.grid import CONFIG_DIR, Cell, cell_overrides, cells
+from genexai.benchmarking.grid import Cell, cell_overrides, cells
 from genexai.benchmarking.summary import summarise
 from genexai.cli import user_error
+from genexai.config import load_config
 from genexai.training import train
 from genexai.utils.io import write_json
 
@@ -34,14 +33,6 @@ log = logging.getLogger(__name__)
 
 RESULT_FILE = "result.json"
 ERROR_FILE = "error.json"
-
-
-def _train_config(overrides: list[str]) -> DictConfig:
-    """Compose ``configs/train.yaml`` with ``overrides``, inside a running Hydra app or not."""
-    if GlobalHydra.instance().is_initialized():
-        return compose(config_name="train", overrides=overrides)
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
 
 
 def _result(cell: Cell, cell_dir: Path, metrics: dict[str, Any]) -> dict[str, Any]:
@@ -65,7 +56,7 @@ def run_cell(cfg: DictConfig, cell: Cell, cell_dir: Path) -> dict[str, Any]:
     """Train, attribute and evaluate one cell into ``cell_dir``; return its result record."""
     if cell_dir.exists():  # an interrupted or failed attempt: start the cell afresh
         shutil.rmtree(cell_dir)
-    train_cfg = _train_config(cell_overrides(cfg, cell, cell_dir))
+    train_cfg = load_config("train", cell_overrides(cfg, cell, cell_dir))
     metrics = train(train_cfg)
     result = _result(cell, cell_dir, metrics)
     write_json(cell_dir / RESULT_FILE, result)

@@ -61,6 +61,12 @@ def topk_stability(importance_files: list[str], k: int) -> dict[str, float]:
     return stability
 
 
+def _chance_jaccard(k: int, n: int) -> float:
+    """Expected Jaccard index of two independent random ``k``-gene sets out of ``n``: ``k / (2n - k)``."""
+    k = min(k, n)
+    return k / (2 * n - k) if n else float("nan")
+
+
 def _mean_sd(values: pd.Series) -> str:
     values = values.dropna()
     if values.empty:
@@ -100,6 +106,7 @@ def _scores(table: pd.DataFrame, records: list[dict[str, Any]], k: int) -> pd.Da
             f"top-{k} Jaccard across seeds": (
                 f"{stability[(dataset, model, method)]:.3f}" if (dataset, model, method) in stability else "–"
             ),
+            "chance Jaccard": f"{_chance_jaccard(k, int(vs_de['n_genes'].iloc[0])):.3f}" if len(vs_de) else "–",
         })
     # DESeq2 scored against the truth, once per dataset (its fit does not depend on the model).
     deseq2 = table[(table["method"] == "deseq2") & (table["reference"] == "truth")]
@@ -109,7 +116,7 @@ def _scores(table: pd.DataFrame, records: list[dict[str, Any]], k: int) -> pd.Da
             "dataset": dataset, "model": "DESeq2", "method": "padj ranking", "seeds": per_split["seed"].nunique(),
             "test AUROC": "–", "AUPRC vs DE": "–", "chance": "–", f"precision@{k} vs DE": "–", f"chance@{k}": "–",
             "AUPRC vs truth": _mean_sd(per_split["auprc"]), "chance (truth)": _mean_sd(per_split["chance_auprc"]),
-            f"top-{k} Jaccard across seeds": "–",
+            f"top-{k} Jaccard across seeds": "–", "chance Jaccard": "–",
         })
     return pd.DataFrame(lines).sort_values(["dataset", "model", "method"], kind="stable").reset_index(drop=True)
 
