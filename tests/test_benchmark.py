@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-import genexai.benchmarking.runner as runner
-from genexai.benchmarking import RESULT_FILE, run_benchmark, topk_stability
+from genexai.benchmarking import RESULT_FILE, run_benchmark, runner, topk_stability
 from tests.conftest import compose_config
 from tests.test_bad_input import one_error_line, run_script
 

@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from genexai.config import CONFIG_DIR
 from genexai.errors import ConfigError
 
-__all__ = ["Cell", "cells", "cell_overrides"]
+__all__ = ["Cell", "cell_overrides", "cells"]
 
 @dataclass(frozen=True)
 class Cell:

@@ -18,7 +18,13 @@ from typing import Any
 
 import pandas as pd
 from omegaconf import DictConfig
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from genexai.benchmarking.grid import Cell, cell_overrides, cells
 from genexai.benchmarking.summary import summarise
@@ -27,7 +33,7 @@ from genexai.config import load_config
 from genexai.training import train
 from genexai.utils.io import write_json
 
-__all__ = ["run_benchmark", "RESULT_FILE"]
+__all__ = ["RESULT_FILE", "run_benchmark"]
 
 log = logging.getLogger(__name__)
 
