@@ -11,6 +11,7 @@ import pandas as pd
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities import rank_zero_only
 
 from genexai import tracking
 from genexai.attribution import save_importance_table
@@ -47,7 +48,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     hashes), ``importance.csv/.parquet`` and ``metrics.json``.
     """
     run_dir = Path(cfg.paths.output_dir)
-    write_provenance(run_dir, cfg.data)
+    if rank_zero_only.rank == 0:  # DDP worker processes write nothing of their own
+        write_provenance(run_dir, cfg.data)
     pl.seed_everything(cfg.seed, workers=True)
     with measure() as data_usage:
         datamodule = build_datamodule(cfg)
@@ -61,7 +63,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         _track(loggers, run_dir, metrics, importance, metrics.get("best_checkpoint"))
         return metrics
     model = build_model(cfg, datamodule)
-    write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    if rank_zero_only.rank == 0:
+        write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
     callbacks = instantiate_group(cfg.get("callbacks"))
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -75,6 +78,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         model.load_state_dict(state["state_dict"])
     val_metrics = trainer.validate(model, datamodule=datamodule, verbose=False)[0]
     test_metrics = trainer.test(model, datamodule=datamodule, verbose=True)[0]
+    if not trainer.is_global_zero:
+        # DDP: metrics are already reduced across ranks; attribution, evaluation and the
+        # run-dir files are rank 0's alone (one copy, one DESeq2 fit).
+        return {k: float(v) for k, v in {**val_metrics, **test_metrics}.items()}
 
     importance, attribution_info = None, {}
     with measure() as attribution_usage:

@@ -67,12 +67,12 @@ class GeneClassifier(pl.LightningModule):
         loss = F.cross_entropy(logits, y)
         metrics = self.metrics[f"{split}_"]
         metrics.update(logits.softmax(dim=-1), y)
-        self.log(f"{split}/loss", loss, on_step=False, on_epoch=True, prog_bar=split != "test", batch_size=len(y))
+        self.log(f"{split}/loss", loss, on_step=False, on_epoch=True, prog_bar=split != "test", batch_size=len(y), sync_dist=True)
         return loss
 
     def _log_epoch(self, split: str) -> None:
         metrics = self.metrics[f"{split}_"]
-        self.log_dict(metrics.compute(), prog_bar=split == "val")
+        self.log_dict(metrics.compute(), prog_bar=split == "val", sync_dist=True)  # already reduced; silences DDP
         metrics.reset()
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
