@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hydra.core.global_hydra import GlobalHydra
 
@@ -75,3 +76,16 @@ def test_transformer_on_tcga_reaches_auroc_090(train_cfg):
     cfg = train_cfg(["model=transformer", "data=tcga_brca_paired", "trainer.max_epochs=40", "attribution=none"])
     metrics = train(cfg)
     assert metrics["test/auroc"] >= 0.9, metrics
+
+
+def test_transformer_on_every_gene_with_the_gpu_settings_runs_on_cpu(train_cfg):
+    """The full-transcriptome path at small size: data.n_genes=all, bf16 autocast, gradient checkpointing, CLS attention."""
+    cfg = train_cfg([
+        "model=transformer", "data.n_genes=all", "data.adata.n_samples=40", "data.adata.n_genes=150",
+        "model.backbone.d_model=32", "model.backbone.n_layers=2", "model.backbone.gradient_checkpointing=true",
+        "trainer.precision=bf16-mixed", "trainer.max_epochs=2", "attribution.methods=[{name: attention}]",
+    ])
+    metrics = train(cfg)
+    importance = pd.read_csv(Path(cfg.paths.output_dir) / "importance.csv")
+    assert metrics["n_genes"] > 100  # every expressed gene is a token, not a top-variance subset
+    assert importance["gene"].nunique() == metrics["n_genes"]

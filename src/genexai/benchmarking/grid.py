@@ -45,6 +45,13 @@ def cells(cfg: DictConfig) -> list[Cell]:
     return [Cell(d, m, int(s)) for d in cfg.datasets for m in cfg.models for s in cfg.seeds]
 
 
+def _method(entry: str | DictConfig) -> str:
+    """One attribution method as a Hydra override value: ``saliency`` or ``{name: ..., n_steps: 16}``."""
+    if isinstance(entry, str):
+        return f"{{name: {entry}}}"
+    return "{" + ", ".join(f"{key}: {value}" for key, value in entry.items()) + "}"
+
+
 def cell_overrides(cfg: DictConfig, cell: Cell, cell_dir: Path) -> list[str]:
     """Overrides of the ``train`` config that make it this cell's run, writing into ``cell_dir``."""
     model = cfg.models[cell.model]
@@ -61,6 +68,6 @@ def cell_overrides(cfg: DictConfig, cell: Cell, cell_dir: Path) -> list[str]:
     if cfg.get("split_seed") is not None:
         overrides.append(f"data.seed={int(cfg.split_seed)}")
     if model.get("attribution"):
-        methods = ", ".join(f"{{name: {name}}}" for name in model.attribution)
+        methods = ", ".join(_method(entry) for entry in model.attribution)
         overrides.append(f"attribution.methods=[{methods}]")
     return overrides
