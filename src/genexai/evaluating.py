@@ -28,9 +28,19 @@ from genexai.utils.io import atomic_write
 from genexai.utils.provenance import write_provenance
 from genexai.utils.resources import measure
 
-__all__ = ["run_de_baseline", "evaluate_model", "evaluate"]
+__all__ = ["check_de_config", "run_de_baseline", "evaluate_model", "evaluate"]
 
 log = logging.getLogger(__name__)
+
+
+DE_GENE_SETS = ("all", "expressed", "model")
+
+
+def check_de_config(de_cfg: DictConfig) -> None:
+    """Refuse a bad DE option before any training, not after it."""
+    which = de_cfg.get("genes", "all")
+    if which not in DE_GENE_SETS:
+        raise ConfigError(f"de.genes must be one of {list(DE_GENE_SETS)}, got {which!r}")
 
 
 def _de_genes(datamodule: RNASeqDataModule, which: str) -> list[str]:
@@ -38,9 +48,7 @@ def _de_genes(datamodule: RNASeqDataModule, which: str) -> list[str]:
         return list(datamodule.adata.var_names)
     if which == "expressed":
         return datamodule.preprocessor.expressed_genes
-    if which == "model":
-        return datamodule.gene_names
-    raise ConfigError(f"de.genes must be 'all', 'expressed' or 'model', got {which!r}")
+    return datamodule.gene_names
 
 
 def run_de_baseline(datamodule: RNASeqDataModule, de_cfg: DictConfig) -> tuple[pd.DataFrame, bool]:
@@ -50,6 +58,7 @@ def run_de_baseline(datamodule: RNASeqDataModule, de_cfg: DictConfig) -> tuple[p
     would), ``expressed`` (those passing the training-split expression filter) or
     ``model`` (the model's input genes; fastest, but no DE hits outside the model).
     """
+    check_de_config(de_cfg)
     train = datamodule.raw_counts("train")
     counts = pd.DataFrame(train.X, index=train.obs_names, columns=train.var_names)
     counts = counts[_de_genes(datamodule, de_cfg.get("genes", "all"))]

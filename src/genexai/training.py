@@ -18,7 +18,7 @@ from genexai.attribution import save_importance_table
 from genexai.builders import attribute, build_datamodule, build_model, run_metrics
 from genexai.classical import is_classical, train_classical
 from genexai.errors import ConfigError
-from genexai.evaluating import evaluate_model
+from genexai.evaluating import check_de_config, evaluate_model
 from genexai.utils.instantiate import instantiate_group
 from genexai.utils.io import write_json, write_text
 from genexai.utils.provenance import write_provenance
@@ -48,6 +48,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     hashes), ``importance.csv/.parquet`` and ``metrics.json``.
     """
     run_dir = Path(cfg.paths.output_dir)
+    if cfg.get("evaluate"):
+        check_de_config(cfg.de)
     if rank_zero_only.rank == 0:  # DDP worker processes write nothing of their own
         write_provenance(run_dir, cfg.data)
     pl.seed_everything(cfg.seed, workers=True)
