@@ -175,7 +175,7 @@ def read_h5ad(path: str | Path, condition_key: str = "condition", layer: str | N
     try:
         x = _counts_matrix(table, path)
     except DataError as err:
-        hint = f"; raw counts may be in a layer: set data.source.layer to one of {sorted(adata.layers)}" if adata.layers else ""
+        hint = f"; raw counts may be in a layer: set data.adata.layer to one of {sorted(adata.layers)}" if adata.layers else ""
         raise DataError(path, f"{err.problem}{hint}") from None
     for name, index in (("sample", table.index), ("gene", table.columns)):
         dup = index[index.duplicated()]
