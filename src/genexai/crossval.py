@@ -110,14 +110,18 @@ def train_cv(cfg: DictConfig) -> dict[str, Any]:
         pl.seed_everything(cfg.seed, workers=True)
         datamodule = base.with_fold(index)
         datamodule.setup()
-        data_time = read_time + time.perf_counter() - fold_started
+        data_time = time.perf_counter() - fold_started  # split, gene selection, preprocessing (reading: cv/time_s/read)
         try:
             metrics = train_on_datamodule(_fold_config(cfg, index, fold_dir, name), datamodule, data_time=data_time)
         finally:
             tracking.finish()  # a W&B run per fold: close it before the next fold opens one
         metrics.setdefault("time_s", {})["fold"] = time.perf_counter() - fold_started
         write_json(fold_dir / "metrics.json", metrics)
-    return summarise_cv(run_dir, names, ks=list(cfg.comparison.ks), folds=base.cv_folds, repeats=base.cv.get("repeats") or 1)
+    metrics = summarise_cv(run_dir, names, ks=list(cfg.comparison.ks), folds=base.cv_folds, repeats=base.cv.get("repeats") or 1)
+    metrics.update({"cv/time_s/read": read_time, "cv/time_s/total": time.perf_counter() - started})
+    write_json(run_dir / "metrics.json", metrics)
+    log.info("  wall time of this invocation: %.1f s (reading the counts %.1f s)", metrics["cv/time_s/total"], read_time)
+    return metrics
 
 
 # --------------------------------------------------------------------------- summary
@@ -274,14 +278,12 @@ def summarise_cv(
                        "values": {name: v.get(key) for name, v in values.items()}} for key in keys}
 
     per_fold_ranks = {name: _rankings(run_dir / name, metrics) for name, metrics in done.items()}
-    model_genes = {}
+    model_genes = {}  # DE-based selection only: the stability of the model's gene set itself
     for name in done:
-        table = _read_importance(run_dir / name)
-        if table is not None and len(table):
-            model_genes[name] = set(table["gene"])
-    selections = {str(m.get("gene_selection", {}).get("method")) for m in done.values()}
-    if not selections & {"deseq2", "wilcoxon"}:
-        model_genes = {}  # variance selection: the stability of the top-k importances says it all
+        path = run_dir / name / "gene_selection.csv"
+        if path.is_file():
+            table = pd.read_csv(path, index_col="gene")
+            model_genes[name] = set(table.index[table["selected"].astype(bool)])
     gene_ranks = _gene_ranks(per_fold_ranks)
     n_candidates = max((int(m.get("gene_selection", {}).get("n_tested", 0)) for m in done.values()), default=0)
     stability = _stability(per_fold_ranks, model_genes, ks, n_candidates or None)
@@ -325,7 +327,7 @@ def _print_summary(summary: dict, stability: pd.DataFrame, comparison: pd.DataFr
             d = metrics[key]
             log.info("  %-14s %.3f ± %.3f  (n=%d)", key, d["mean"], d["sd"], d["n"])
     if len(comparison):
-        wanted = comparison[comparison["metric"].isin(["auprc", "spearman_neglog10p", "realised_fdr", "power"])]
+        wanted = comparison[comparison["metric"].isin(["auprc", "spearman_neglog10p", "realised_fdr", "power"]) & (comparison["n"] > 0)]
         for row in wanted.itertuples():
             log.info("  %s vs %s: %s %.3f ± %.3f", row.method, row.reference, row.metric, row.mean, row.sd)
     for row in stability.itertuples():

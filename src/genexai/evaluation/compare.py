@@ -215,7 +215,7 @@ def summary_sentences(comparison: pd.DataFrame) -> dict[str, str]:
             all_hits = bool(((rows["n_hits"] == rows["n_genes_scored"]) & (rows["n_hits"] > 0)).all())
             if all_hits:
                 sentences[reference] = (
-                    f"Every gene the model scored is one of {label} (e.g. DE-selected model genes), so AUPRC/AUROC "
+                    f"Every gene the model scored is among {label} (e.g. DE-selected model genes), so AUPRC/AUROC "
                     "are undefined; rank agreement inside that set: spearman_abs_stat, spearman_neglog10p, jaccard@k."
                 )
             else:
