@@ -25,8 +25,8 @@ After the folds, the run directory gets
   scored the gene, ``mean_rank_missing_last`` counting a fold that did not (another
   gene selection) as one below its last rank, and ``n_folds``;
 * ``cv_stability.csv``: per method and k, the mean pairwise Jaccard of the top-k gene
-  sets across folds, with its chance level (random k-sets from the union of genes
-  scored), plus ``selected_genes`` (DE-based selection): the stability of the model's
+  sets across folds, with its chance level (random k-sets, each from the genes its fold
+  scored; estimated from 200 seeded draws), plus ``selected_genes`` (DE-based selection): the stability of the model's
   gene set itself, chance = random sets of that size from the genes the DE test ranked.
 """
 
@@ -217,23 +217,42 @@ def _gene_ranks(per_fold: dict[str, dict[str, pd.Series]]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def _chance_stability(universes: Sequence[pd.Index], k: int, draws: int = 200, seed: int = 0) -> float:
+    """Mean pairwise Jaccard of random k-gene sets, each drawn from its own fold's ranked genes.
+
+    Folds rank different genes (another gene selection per fold), so the chance level is
+    estimated by drawing (seeded, ``draws`` times) instead of from one hypergeometric.
+    """
+    if len(universes) < 2:
+        return math.nan
+    rng = np.random.default_rng(seed)
+    codes = {gene: i for i, gene in enumerate(dict.fromkeys(g for u in universes for g in u))}
+    arrays = [np.array([codes[g] for g in u]) for u in universes]
+    values = []
+    for _ in range(draws):
+        sets = [set(rng.choice(a, size=min(k, len(a)), replace=False).tolist()) for a in arrays]
+        values.append(jaccard_stability(sets)["stability"])
+    return float(np.mean(values))
+
+
 def _stability(
     per_fold: dict[str, dict[str, pd.Series]], model_genes: dict[str, set], ks: Sequence[int], n_candidates: int | None = None
 ) -> pd.DataFrame:
     """Mean pairwise Jaccard of top-k sets across folds, per method and k (``cv_stability.csv``).
 
-    Chance levels: random k-sets drawn from the union of the genes each method ranked;
-    for ``selected_genes``, random sets of the selected size from the ``n_candidates``
-    genes the selecting DE test ranked.
+    Chance levels: random k-sets drawn from the genes each fold ranked
+    (:func:`_chance_stability`); for ``selected_genes``, random sets of the selected size
+    from the ``n_candidates`` genes the selecting DE test ranked.
     """
     rows = []
     methods = list(dict.fromkeys(m for ranks in per_fold.values() for m in ranks))
     for method in methods:
         rankings = [ranks[method] for ranks in per_fold.values() if method in ranks]
-        population = len(set().union(*(set(r.index) for r in rankings)))
         for k in ks:
             sets = [set(r.index[r <= k]) for r in rankings]
-            rows.append({"method": method, "k": int(k), **jaccard_stability(sets, population=population)})
+            row = jaccard_stability(sets)
+            row["chance_stability"] = _chance_stability([r.index for r in rankings], int(k))
+            rows.append({"method": method, "k": int(k), **row})
     if model_genes:
         sets = list(model_genes.values())
         population = n_candidates or len(set().union(*sets))
