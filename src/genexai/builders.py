@@ -76,6 +76,7 @@ def run_metrics(
         "best_checkpoint": checkpoint,
         "epochs": epochs,
         "n_genes": datamodule.n_genes,
+        "gene_selection": dict(getattr(datamodule, "selection_info", {})),
         "n_samples": {split: int(len(idx)) for split, idx in datamodule.split_index.items()},
         "class_names": datamodule.class_names,
         "time_s": {stage: u.seconds for stage, u in measured.items()},

@@ -1,4 +1,4 @@
-"""The evaluation behind ``evaluate.py``: DESeq2 on the run's training samples, attributions vs DE hits (and truth), report.
+"""The evaluation behind ``evaluate.py``: a DE baseline (DESeq2 or Wilcoxon) on the run's training samples, attributions vs its hits (and truth), report.
 
 :func:`evaluate_model` is the in-process core, also called by ``train.py evaluate=true``
 so sweeps can optimise attribution-vs-DE agreement; :func:`evaluate` reloads a finished
@@ -20,9 +20,10 @@ from genexai.attribution import save_importance_table
 from genexai.builders import attribute, build_datamodule, build_model
 from genexai.classical import MODEL_FILE, attribute_classical, is_classical, load_classical
 from genexai.data.datamodule import RNASeqDataModule
-from genexai.de import cached_deseq2
+from genexai.de import run_de
 from genexai.errors import ConfigError
 from genexai.evaluation import compare_methods, write_report
+from genexai.evaluation.compare import de_label
 from genexai.evaluation import plots
 from genexai.utils.io import atomic_write
 from genexai.utils.provenance import write_provenance
@@ -52,25 +53,30 @@ def _de_genes(datamodule: RNASeqDataModule, which: str) -> list[str]:
 
 
 def run_de_baseline(datamodule: RNASeqDataModule, de_cfg: DictConfig) -> tuple[pd.DataFrame, bool]:
-    """PyDESeq2 on the raw counts of exactly the training samples the model learned from (cached).
+    """The DE baseline on the raw counts of exactly the training samples the model learned from.
 
-    ``de_cfg.genes`` chooses the genes DESeq2 tests: ``all`` (default, as a DE analysis
-    would), ``expressed`` (those passing the training-split expression filter) or
-    ``model`` (the model's input genes; fastest, but no DE hits outside the model).
+    ``de_cfg.name`` picks the test: ``deseq2`` (PyDESeq2, cached) or ``wilcoxon``
+    (rank-sum on size-factor-normalised counts, BH). ``de_cfg.genes`` chooses the genes
+    tested: ``all`` (default, as a DE analysis would), ``expressed`` (those passing the
+    training-split expression filter; with ``data.gene_selection=deseq2`` this is the
+    selection's own fit, so a cache hit) or ``model`` (the model's input genes; fastest,
+    but no DE hits outside the model).
     """
     check_de_config(de_cfg)
     train = datamodule.raw_counts("train")
     counts = pd.DataFrame(train.X, index=train.obs_names, columns=train.var_names)
     counts = counts[_de_genes(datamodule, de_cfg.get("genes", "all"))]
-    return cached_deseq2(
+    return run_de(
+        de_cfg.get("name", "deseq2"),
         counts,
         train.obs,
         cache_dir=de_cfg.get("cache_dir"),
         design=de_cfg.get("design") or datamodule.design,
         ref_level=datamodule.class_names[0],
         alpha=de_cfg.alpha,
-        lfc_shrink=de_cfg.lfc_shrink,
-        n_cpus=de_cfg.n_cpus,
+        lfc_shrink=de_cfg.get("lfc_shrink", False),
+        n_cpus=de_cfg.get("n_cpus", 1),
+        pseudocount=de_cfg.get("pseudocount", 1.0),
     )
 
 
@@ -87,8 +93,14 @@ def evaluate_model(
     """Fit the DE baseline, compare every attribution method with it (and the truth), write the report.
 
     Writes ``de.csv``, ``comparison.csv``/``.json``, figures and ``report.html`` into
-    ``out_dir``; returns a flat metrics dict (``eval/auprc_vs_de/<method>`` ...).
+    ``out_dir``; returns a flat metrics dict: ``eval/auprc_vs_<reference>/<method>``
+    (reference = ``deseq2``/``wilcoxon``/``truth``), ``eval/auprc_vs_de/max``,
+    ``eval/spearman_neglog10p_vs_<baseline>/<method>`` and ``eval/jaccard@<k>_vs_<baseline>/<method>``
+    (rank agreement inside the model's genes, the informative numbers when those genes
+    were DE-selected), and on data with a truth ``eval/<baseline>/realised_fdr``,
+    ``/power``, ``/n_calls``.
     """
+    de_name = de_cfg.get("name", "deseq2")
     with measure() as de_usage:
         de, cache_hit = run_de_baseline(datamodule, de_cfg)
     de_time = de_usage.seconds
@@ -105,9 +117,11 @@ def evaluate_model(
         ks=list(comparison_cfg.ks),
         truth=truth,
         truth_log2fc=truth_lfc,
+        de_name=de_name,
     )
     figures = plots.make_figures(
-        out_dir, importance, de, alpha=comparison_cfg.alpha, lfc_threshold=comparison_cfg.lfc_threshold
+        out_dir, importance, de, alpha=comparison_cfg.alpha, lfc_threshold=comparison_cfg.lfc_threshold,
+        de_label=de_label(de_name),
     )
     report = write_report(
         out_dir,
@@ -118,20 +132,35 @@ def evaluate_model(
         de=de,
         importance=importance,
         figures=figures,
-        extra={"DE cache hit": cache_hit, "DESeq2 time (s)": round(de_time, 2), "training samples": int(len(datamodule.split_index["train"]))},
+        extra={
+            "DE baseline": de_label(de_name),
+            "DE cache hit": cache_hit,
+            "DE time (s)": round(de_time, 2),
+            "training samples": int(len(datamodule.split_index["train"])),
+            "gene selection": getattr(datamodule, "selection_info", {"method": "variance"}),
+        },
         alpha=comparison_cfg.alpha,
         lfc_threshold=comparison_cfg.lfc_threshold,
+        de_name=de_name,
     )
     metrics: dict[str, Any] = {
+        "eval/de_baseline": de_name,
         "eval/de_cache_hit": cache_hit,
         "eval/de_time_s": de_time,
         "eval/de_peak_rss_mib": de_usage.peak_rss_mib,
         "eval/de_samples": sorted(datamodule.raw_counts("train").obs_names),
         "eval/report": str(report),
     }
-    for row in comparison.itertuples():
-        metrics[f"eval/auprc_vs_{row.reference}/{row.method}"] = float(row.auprc)
-    vs_de = comparison.loc[comparison["reference"] == "deseq2", "auprc"]
+    for row in comparison.to_dict("records"):
+        metrics[f"eval/auprc_vs_{row['reference']}/{row['method']}"] = float(row["auprc"])
+        if row["reference"] == de_name:
+            metrics[f"eval/spearman_neglog10p_vs_{de_name}/{row['method']}"] = float(row["spearman_neglog10p"])
+            for k in comparison_cfg.ks:
+                metrics[f"eval/jaccard@{k}_vs_{de_name}/{row['method']}"] = float(row[f"jaccard@{k}"])
+        if row["method"] == de_name and pd.notna(row.get("realised_fdr")):
+            for key in ("realised_fdr", "power", "n_calls"):
+                metrics[f"eval/{de_name}/{key}"] = float(row[key])
+    vs_de = comparison.loc[comparison["reference"] == de_name, "auprc"]
     metrics["eval/auprc_vs_de/max"] = float(vs_de.max()) if len(vs_de) else float("nan")
     return metrics
 

@@ -1,4 +1,8 @@
-"""The training run behind ``train.py``: data → model → fit → test → attributions → run dir."""
+"""The training run behind ``train.py``: data → model → fit → test → attributions → run dir.
+
+With ``data.cv.folds`` set, :func:`train` hands over to :func:`genexai.crossval.train_cv`,
+which calls :func:`train_on_datamodule` once per fold.
+"""
 
 from __future__ import annotations
 
@@ -17,14 +21,15 @@ from genexai import tracking
 from genexai.attribution import save_importance_table
 from genexai.builders import attribute, build_datamodule, build_model, run_metrics
 from genexai.classical import is_classical, train_classical
+from genexai.data.datamodule import RNASeqDataModule
 from genexai.errors import ConfigError
 from genexai.evaluating import check_de_config, evaluate_model
 from genexai.utils.instantiate import instantiate_group
-from genexai.utils.io import write_json, write_text
+from genexai.utils.io import atomic_write, write_json, write_text
 from genexai.utils.provenance import write_provenance
-from genexai.utils.resources import measure
+from genexai.utils.resources import Usage, measure
 
-__all__ = ["train"]
+__all__ = ["train", "train_on_datamodule", "save_gene_selection"]
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +50,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     Writes into the Hydra run directory: ``checkpoints/`` (best + last),
     ``config.yaml`` (resolved), ``provenance.json`` (versions, git commit, data
-    hashes), ``importance.csv/.parquet`` and ``metrics.json``.
+    hashes), ``importance.csv/.parquet``, ``gene_selection.csv`` (DE-based selection)
+    and ``metrics.json``. With ``data.cv.folds`` set: one such directory per fold plus
+    the cross-validation summary (:func:`genexai.crossval.train_cv`).
     """
+    if cfg.data.get("cv") and cfg.data.cv.get("folds") and cfg.data.get("fold") is None:
+        from genexai.crossval import train_cv  # late: crossval imports this module
+
+        return train_cv(cfg)
     run_dir = Path(cfg.paths.output_dir)
     if cfg.get("evaluate"):
         check_de_config(cfg.de)
@@ -55,6 +66,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     pl.seed_everything(cfg.seed, workers=True)
     with measure() as data_usage:
         datamodule = build_datamodule(cfg)
+    return train_on_datamodule(cfg, datamodule, data_usage=data_usage)
+
+
+def save_gene_selection(datamodule: RNASeqDataModule, run_dir: Path) -> None:
+    """Write the DE table of a DE-based gene selection (``selected`` column) as ``gene_selection.csv``."""
+    table = getattr(datamodule, "selection_de", None)
+    if table is not None:
+        atomic_write(run_dir / "gene_selection.csv", lambda tmp: table.to_csv(tmp, index_label="gene"))
+
+
+def train_on_datamodule(cfg: DictConfig, datamodule: RNASeqDataModule, *, data_usage: Usage | None) -> dict[str, Any]:
+    """Everything after the data: fit, test, attribute, evaluate, write ``cfg.paths.output_dir``; return metrics."""
+    run_dir = Path(cfg.paths.output_dir)
+    save_gene_selection(datamodule, run_dir)
     loggers = instantiate_group(cfg.get("logger"))
     tracking.log_config(loggers, cfg)
     if is_classical(cfg.model):

@@ -1,21 +1,43 @@
-"""LightningDataModule: split → fit preprocessing on train → tensors for every split."""
+"""LightningDataModule: split (or CV fold) → gene selection and preprocessing fitted on train → tensors."""
 
 from __future__ import annotations
 
+import logging
+import time
+import warnings
+from typing import Any
+
 import anndata as ad
 import numpy as np
+import pandas as pd
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from genexai.data.preprocess import Preprocessor
+from genexai.data.preprocess import Preprocessor, expressed_mask
 from genexai.data.sampling import EpochSeededSampler
-from genexai.data.split import stratified_split
-from genexai.errors import DataError
+from genexai.data.split import cv_splits, stratified_split
+from genexai.errors import ConfigError, DataError
 
-__all__ = ["RNASeqDataModule"]
+__all__ = ["RNASeqDataModule", "GENE_SELECTIONS", "DE_SELECTIONS"]
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+#: ``data.gene_selection``: variance (top-N variance, default), all expressed genes, or DE-based.
+GENE_SELECTIONS = ("variance", "all", "deseq2", "wilcoxon")
+#: Selections that run a DE test (named after the baseline, see ``genexai.de.run_de``).
+DE_SELECTIONS = ("deseq2", "wilcoxon")
+#: ``data.gene_selection_scope``: ``all_samples`` exists only to demonstrate selection bias.
+SCOPES = ("train", "all_samples")
+DE_SELECTION_DEFAULTS: dict[str, Any] = {
+    "mode": "top", "alpha": 0.05, "lfc_threshold": 0.0, "genes": "expressed", "cache_dir": None, "n_cpus": 1,
+}
+LEAKY_WARNING = (
+    "LEAKY gene selection: data.gene_selection_scope=all_samples picks the model's genes by a DE test on ALL "
+    "samples, test samples included, so test metrics are optimistically biased. Use it only to demonstrate "
+    "selection bias; data.gene_selection_scope=train is the honest pipeline."
+)
 
 
 class RNASeqDataModule(pl.LightningDataModule):
@@ -34,8 +56,32 @@ class RNASeqDataModule(pl.LightningDataModule):
         DESeq2 design formula of the DE baseline fitted on this data's training split.
     n_genes, min_count, min_samples
         Gene selection and filter of :class:`~genexai.data.preprocess.Preprocessor`.
+    gene_selection
+        How the model's ``n_genes`` genes are chosen on the training split:
+        ``variance`` (top-N variance of the log-normalised values; ``n_genes="all"``
+        keeps every expressed gene), ``all`` (every expressed gene), ``deseq2`` or
+        ``wilcoxon`` (a DE test of the training samples' raw counts; see
+        ``de_selection``).
+    gene_selection_scope
+        ``train`` (honest). ``all_samples`` runs the DE selection on every sample, test
+        samples included: a deliberately leaky variant that exists to demonstrate
+        selection bias, and warns loudly.
+    de_selection
+        Options of DE-based selection: ``mode`` (``top``: the ``n_genes`` genes with the
+        smallest padj, ties broken by p-value; ``threshold``: every gene with
+        ``padj < alpha`` and ``|log2FC| >= lfc_threshold``), ``alpha``,
+        ``lfc_threshold``, ``genes`` (``expressed``: genes passing the expression filter
+        on the same samples, faster; ``all``), ``cache_dir`` (DESeq2 cache), ``n_cpus``.
     split
         ``{"val_fraction": ..., "test_fraction": ...}``, stratified per class.
+    cv
+        ``{"folds": K, "repeats": R, "only_fold": i}``: repeated stratified K-fold
+        (``folds: null`` = the single ``split``). The CV loop
+        (:func:`genexai.crossval.train_cv`) serves one fold per module through
+        :meth:`with_fold`; ``split.val_fraction`` of each fold's training part becomes
+        its validation set.
+    fold
+        Which CV fold (flat index, repeat-major) this module serves; set by the CV loop.
     seed
         Split seed; the same seed always gives the same samples in each split.
     """
@@ -53,8 +99,36 @@ class RNASeqDataModule(pl.LightningDataModule):
         batch_size: int = 32,
         seed: int = 0,
         name: str = "data",
+        gene_selection: str = "variance",
+        gene_selection_scope: str = "train",
+        de_selection: dict | None = None,
+        cv: dict | None = None,
+        fold: int | None = None,
     ) -> None:
         super().__init__()
+        self._options = {k: v for k, v in locals().items() if k not in ("self", "adata", "__class__")}
+        if gene_selection not in GENE_SELECTIONS:
+            raise ConfigError(f"data.gene_selection must be one of {list(GENE_SELECTIONS)}, got {gene_selection!r}")
+        if gene_selection_scope not in SCOPES:
+            raise ConfigError(f"data.gene_selection_scope must be one of {list(SCOPES)}, got {gene_selection_scope!r}")
+        if gene_selection_scope != "train" and gene_selection not in DE_SELECTIONS:
+            raise ConfigError(
+                f"data.gene_selection_scope={gene_selection_scope} only applies to DE-based selection "
+                f"(data.gene_selection=deseq2 or wilcoxon), not {gene_selection!r}"
+            )
+        unknown = sorted(set(de_selection or {}) - set(DE_SELECTION_DEFAULTS))
+        if unknown:
+            raise ConfigError(f"unknown data.de_selection key {unknown[0]!r}; known: {sorted(DE_SELECTION_DEFAULTS)}")
+        self.gene_selection = gene_selection
+        self.gene_selection_scope = gene_selection_scope
+        self.de_selection = {**DE_SELECTION_DEFAULTS, **(de_selection or {})}
+        self.n_genes_requested = n_genes
+        self.cv = dict(cv or {})
+        self.fold = fold
+        #: DE table of the selection test (``selected`` column), or None for variance/all selection.
+        self.selection_de: pd.DataFrame | None = None
+        #: What the gene selection did (method, scope, samples, genes tested/selected, time).
+        self.selection_info: dict[str, Any] = {"method": gene_selection}
         self.adata = adata
         self.condition_key = condition_key
         self.name = name
@@ -62,7 +136,12 @@ class RNASeqDataModule(pl.LightningDataModule):
         self.batch_size = batch_size
         self.seed = seed
         self.split_options = dict(split or {})
-        self.preprocessor = Preprocessor(min_count=min_count, min_samples=min_samples, n_genes=n_genes, source=f"{name} (training split)")
+        self.preprocessor = Preprocessor(
+            min_count=min_count,
+            min_samples=min_samples,
+            n_genes="all" if gene_selection == "all" else n_genes,
+            source=f"{name} (training split)",
+        )
         self.class_names = self._class_order(reference_level)
         self.labels = self.adata.obs[condition_key].astype(str).map(
             {name: i for i, name in enumerate(self.class_names)}
@@ -80,18 +159,110 @@ class RNASeqDataModule(pl.LightningDataModule):
             raise DataError(self.name, f"reference level {reference_level!r} not in condition levels {levels} (data.reference_level)")
         return [reference_level] + [lvl for lvl in levels if lvl != reference_level]
 
+    @property
+    def cv_folds(self) -> int | None:
+        """Number of CV folds (``data.cv.folds``), or None for the single split."""
+        return self.cv.get("folds")
+
+    def fold_splits(self) -> list[tuple[str, dict[str, np.ndarray]]]:
+        """Every CV fold ``(name, {train, val, test})`` of this dataset (see :func:`~genexai.data.split.cv_splits`)."""
+        labels = self.adata.obs[self.condition_key].astype(str).to_numpy()
+        return cv_splits(
+            labels,
+            self.cv_folds,
+            repeats=self.cv.get("repeats") or 1,
+            val_fraction=self.split_options.get("val_fraction", 0.15),
+            seed=self.seed,
+            source=self.name,
+        )
+
+    def with_fold(self, fold: int) -> "RNASeqDataModule":
+        """A fresh module on the same (already read) data that serves CV fold ``fold``."""
+        return RNASeqDataModule(self.adata, **{**self._options, "fold": fold})
+
+    def _make_split(self) -> dict[str, np.ndarray]:
+        labels = self.adata.obs[self.condition_key].astype(str).to_numpy()
+        if not self.cv_folds:
+            return stratified_split(labels, seed=self.seed, source=self.name, **self.split_options)
+        folds = self.fold_splits()
+        if self.fold is None:
+            raise ConfigError(
+                "data.cv.folds is set but this data module serves no fold; train.py loops over the folds, "
+                "and evaluate.py needs run_dir=<run>/fold_<r>_<k>"
+            )
+        if not 0 <= self.fold < len(folds):
+            raise ConfigError(f"CV fold {self.fold} does not exist; folds 0..{len(folds) - 1} (data.cv.folds x repeats)")
+        return folds[self.fold][1]
+
     def setup(self, stage: str | None = None) -> None:
-        """Split and fit preprocessing once (idempotent: Lightning calls it per stage)."""
+        """Split, select genes and fit preprocessing once (idempotent: Lightning calls it per stage)."""
         if self._tensors:
             return
-        labels = self.adata.obs[self.condition_key].astype(str).to_numpy()
-        self.split_index = stratified_split(labels, seed=self.seed, source=self.name, **self.split_options)
+        self.split_index = self._make_split()
         counts = np.asarray(self.adata.X)
         train = self.split_index["train"]
-        self.preprocessor.fit(counts[train], list(self.adata.var_names))
+        selected = self._de_selected_genes(counts) if self.gene_selection in DE_SELECTIONS else None
+        self.preprocessor.fit(counts[train], list(self.adata.var_names), selected=selected)
+        self.selection_info.update({"n_selected": self.n_genes, "scope": self.gene_selection_scope})
         for split, index in self.split_index.items():
             x = torch.from_numpy(self.preprocessor.transform(counts[index]))
             self._tensors[split] = (x, torch.from_numpy(self.labels[index]))
+
+    def _de_selected_genes(self, counts: np.ndarray) -> list[str]:
+        """The model's genes by a DE test on the training samples' raw counts (all samples if leaky)."""
+        options = self.de_selection
+        if self.gene_selection_scope == "all_samples":
+            log.warning(LEAKY_WARNING)
+            warnings.warn(LEAKY_WARNING, UserWarning, stacklevel=2)
+            rows = np.arange(self.adata.n_obs)
+        else:
+            rows = self.split_index["train"]
+        started = time.perf_counter()
+        sub = counts[rows]
+        if options["genes"] == "expressed":
+            columns = np.flatnonzero(expressed_mask(sub, self.preprocessor.min_count, self.preprocessor.min_samples))
+        elif options["genes"] == "all":
+            columns = np.arange(sub.shape[1])
+        else:
+            raise ConfigError(f"data.de_selection.genes must be 'expressed' or 'all', got {options['genes']!r}")
+        if columns.size == 0:
+            raise DataError(self.name, "no gene passes the expression filter for DE-based selection; lower data.min_count")
+        from genexai.de import run_de, select_de_genes  # late: PyDESeq2 is slow to import and only needed here
+
+        frame = pd.DataFrame(sub[:, columns], index=self.adata.obs_names[rows], columns=self.adata.var_names[columns])
+        table, cache_hit = run_de(
+            self.gene_selection,
+            frame,
+            self.adata.obs.iloc[rows],
+            design=self.design,
+            ref_level=self.class_names[0],
+            alpha=options["alpha"],
+            cache_dir=options["cache_dir"],
+            n_cpus=options["n_cpus"],
+        )
+        chosen = select_de_genes(
+            table,
+            n_genes=self.n_genes_requested,
+            mode=options["mode"],
+            alpha=options["alpha"],
+            lfc_threshold=options["lfc_threshold"],
+            source=f"{self.name} ({'all samples' if self.gene_selection_scope == 'all_samples' else 'training split'})",
+        )
+        self.selection_de = table.assign(selected=table.index.isin(chosen))
+        self.selection_info.update({
+            "mode": options["mode"],
+            "de_samples": int(len(rows)),
+            "n_tested": int(len(table)),
+            "cache_hit": bool(cache_hit),
+            "time_s": time.perf_counter() - started,
+            "leaky": self.gene_selection_scope == "all_samples",
+        })
+        log.info(
+            "gene selection: %d genes by %s (%s) on %d %s samples x %d genes",
+            len(chosen), self.gene_selection, options["mode"], len(rows),
+            "ALL" if self.gene_selection_scope == "all_samples" else "training", len(columns),
+        )
+        return chosen
 
     @property
     def gene_names(self) -> list[str]:

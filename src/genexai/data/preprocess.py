@@ -3,7 +3,9 @@
 Order (METHODS.md): gene filter → DESeq2 median-of-ratios size factors →
 ``log1p(x / s)`` → top-N most variable genes → per-gene standardisation. Every
 statistic (geometric means, variances, means, sds) comes from training samples, so
-validation and test samples never influence what the model sees.
+validation and test samples never influence what the model sees. A gene list chosen
+upstream (DE-based selection on the training samples, see
+:class:`~genexai.data.datamodule.RNASeqDataModule`) can replace the variance ranking.
 """
 
 from __future__ import annotations
@@ -14,7 +16,18 @@ import numpy as np
 
 from genexai.errors import DataError
 
-__all__ = ["Preprocessor", "median_of_ratios_log_geomeans", "size_factors"]
+__all__ = ["Preprocessor", "expressed_mask", "median_of_ratios_log_geomeans", "size_factors"]
+
+
+def expressed_mask(counts: np.ndarray, min_count: int = 10, min_samples: float = 0.2) -> np.ndarray:
+    """Genes with ``count >= min_count`` in at least ``min_samples`` samples (a fraction if < 1).
+
+    Returns a boolean mask over the columns of ``counts`` (samples × genes).
+    """
+    counts = np.asarray(counts)
+    n = counts.shape[0]
+    needed = min_samples if min_samples >= 1 else max(1, int(np.ceil(min_samples * n)))
+    return (counts >= min_count).sum(axis=0) >= needed
 
 
 def median_of_ratios_log_geomeans(counts: np.ndarray) -> np.ndarray:
@@ -72,12 +85,18 @@ class Preprocessor:
     std: np.ndarray | None = field(default=None, init=False, repr=False)
     _selected: np.ndarray | None = field(default=None, init=False, repr=False)
 
-    def fit(self, counts: np.ndarray, genes: list[str]) -> "Preprocessor":
-        """Learn filtering, size-factor reference, gene selection and scaling from ``counts`` (training samples only)."""
+    def fit(self, counts: np.ndarray, genes: list[str], selected: list[str] | None = None) -> "Preprocessor":
+        """Learn filtering, size-factor reference, gene selection and scaling from ``counts`` (training samples only).
+
+        ``selected`` (optional) is the model's gene list chosen upstream, e.g. the top DE
+        genes of the training samples; it replaces the top-N variance ranking (the
+        expression filter still defines :attr:`expressed_genes`). Genes keep the column
+        order of ``genes``.
+        """
         counts = np.asarray(counts)
         n_train = counts.shape[0]
         needed = self.min_samples if self.min_samples >= 1 else max(1, int(np.ceil(self.min_samples * n_train)))
-        keep = np.flatnonzero((counts >= self.min_count).sum(axis=0) >= needed)
+        keep = np.flatnonzero(expressed_mask(counts, self.min_count, self.min_samples))
         if keep.size == 0:
             raise DataError(
                 self.source,
@@ -86,8 +105,15 @@ class Preprocessor:
             )
         self.expressed_genes = [genes[j] for j in keep]
         self.log_geomeans = median_of_ratios_log_geomeans(counts)
+        if selected is not None:
+            position = {gene: j for j, gene in enumerate(genes)}
+            unknown = [gene for gene in selected if gene not in position]
+            if unknown or not selected:
+                problem = f"gene {unknown[0]!r} is not in the data" if unknown else "the selected gene list is empty"
+                raise DataError(self.source, f"cannot use the upstream gene selection: {problem}")
+            keep = np.array(sorted(position[gene] for gene in set(selected)), dtype=np.int64)
         values = self._log_normalise(counts, keep)
-        if self.n_genes == "all":
+        if selected is not None or self.n_genes == "all":
             chosen = np.arange(keep.size)
         elif isinstance(self.n_genes, int) and self.n_genes > 0:
             # Stable sort on -variance: ties keep gene order, so selection is deterministic.

@@ -1,4 +1,4 @@
-"""Stratified, seeded train/val/test split that guarantees every class in every split."""
+"""Stratified, seeded splits: one train/val/test split, or repeated stratified K-fold cross-validation."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 from genexai.data.validate import MIN_SAMPLES_PER_CLASS
 from genexai.errors import ConfigError, DataError
 
-__all__ = ["stratified_split", "min_samples_per_class"]
+__all__ = ["cv_splits", "fold_name", "min_samples_per_class", "stratified_split"]
 
 
 def _held_out(n: int, fraction: float) -> int:
@@ -61,3 +61,58 @@ def stratified_split(
         parts["val"].append(members[n_test : n_test + n_val])
         parts["train"].append(members[n_test + n_val :])
     return {name: np.sort(np.concatenate(chunks)).astype(np.int64) for name, chunks in parts.items()}
+
+
+def fold_name(repeat: int, fold: int) -> str:
+    """Directory name of one cross-validation fold: ``fold_<repeat>_<fold>`` (0-based)."""
+    return f"fold_{repeat}_{fold}"
+
+
+def cv_splits(
+    labels: np.ndarray,
+    folds: int,
+    repeats: int = 1,
+    val_fraction: float = 0.15,
+    seed: int = 0,
+    source: str = "<data>",
+) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """Repeated stratified K-fold splits, each with a validation part carved from its training part.
+
+    Each of the ``folds × repeats`` folds of scikit-learn's ``RepeatedStratifiedKFold``
+    (seeded) is the test set once; the remaining samples are split per class into
+    ``train`` and ``val`` (:func:`stratified_split` with ``val_fraction``, no test), so
+    early stopping never looks at the test fold, and DE/preprocessing are fitted on
+    ``train`` alone.
+
+    Returns
+    -------
+    list of (name, split)
+        ``name`` = :func:`fold_name` (repeat-major order); ``split`` = sorted index
+        arrays ``train``/``val``/``test`` as from :func:`stratified_split`.
+    """
+    from sklearn.model_selection import RepeatedStratifiedKFold
+
+    labels = np.asarray(labels)
+    if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
+        raise ConfigError(f"data.cv.folds must be an integer >= 2 (or null for one train/val/test split), got {folds!r}")
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+        raise ConfigError(f"data.cv.repeats must be an integer >= 1, got {repeats!r}")
+    classes, sizes = np.unique(labels, return_counts=True)
+    if sizes.min() < folds:
+        raise DataError(
+            source,
+            f"data.cv.folds={folds} but class {str(classes[sizes.argmin()])!r} has only {sizes.min()} samples, so some "
+            f"test folds would miss it; use data.cv.folds <= {sizes.min()}",
+        )
+    splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+    out = []
+    for number, (rest, test) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
+        repeat, fold = divmod(number, folds)
+        inner = stratified_split(labels[rest], val_fraction=val_fraction, test_fraction=0.0, seed=seed + number, source=source)
+        split = {
+            "train": np.sort(rest[inner["train"]]).astype(np.int64),
+            "val": np.sort(rest[inner["val"]]).astype(np.int64),
+            "test": np.sort(test).astype(np.int64),
+        }
+        out.append((fold_name(repeat, fold), split))
+    return out

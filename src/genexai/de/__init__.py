@@ -1,13 +1,21 @@
-"""Differential expression (PyDESeq2) on raw training counts, with an on-disk cache."""
+"""Differential expression baselines on raw training counts: PyDESeq2 (cached) and the Wilcoxon rank-sum test."""
 
 from genexai.de.cache import cache_key, cached_deseq2
 from genexai.de.deseq2 import RESULT_COLUMNS, prepare_inputs, resolve_contrast, run_deseq2
+from genexai.de.select import DE_METHODS, SELECTION_MODES, de_ranking, run_de, select_de_genes
+from genexai.de.wilcoxon import run_wilcoxon
 
 __all__ = [
+    "DE_METHODS",
     "RESULT_COLUMNS",
+    "SELECTION_MODES",
     "cache_key",
     "cached_deseq2",
+    "de_ranking",
     "prepare_inputs",
     "resolve_contrast",
+    "run_de",
     "run_deseq2",
+    "run_wilcoxon",
+    "select_de_genes",
 ]

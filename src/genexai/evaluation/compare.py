@@ -1,13 +1,20 @@
-"""Compare attribution rankings with DESeq2 hits and, on simulated data, the truth.
+"""Compare attribution rankings with DE hits (DESeq2 or Wilcoxon) and, on simulated data, the truth.
 
-One row per (method, reference). The reference ``"deseq2"`` uses DESeq2 hits as the
-labels and DESeq2's p-value ranking for Jaccard@k; the reference ``"truth"`` uses the
-planted DE genes. On ``"truth"`` an extra row, method ``"deseq2"``, scores DESeq2's own
-ranking (``-log10 p``) on the same genes, so the table answers "is the network or
-DESeq2 closer to the truth?" with the same metrics and the same gene universe.
+One row per (method, reference). The DE reference (named after the baseline:
+``"deseq2"`` or ``"wilcoxon"``) uses its hits as the labels and its p-value ranking for
+Jaccard@k; the reference ``"truth"`` uses the planted DE genes. On ``"truth"`` an extra
+row, method = the baseline's name, scores the baseline's own ranking (``-log10 p``) on
+the same genes, so the table answers "is the network or the DE test closer to the
+truth?" with the same metrics and the same gene universe. That row also carries the
+baseline's realised FDR and power at its nominal threshold over every gene it tested
+(``n_calls, realised_fdr, power, nominal_fdr``).
 
 Genes are those the model scored (gene selection happens before training); DE hits
 outside that set are counted in ``n_hits_outside_model`` rather than silently lost.
+When the model's genes were themselves selected by DE (``data.gene_selection=deseq2``),
+most or all of them are hits and AUPRC/AUROC are undefined or uninformative; the
+rank agreement inside that DE set is then Spearman (importance vs |stat|, −log10 p)
+and Jaccard@k with the DE ranking.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from genexai.evaluation.metrics import (
     de_hits,
     neg_log10_pvalue,
     ranking_metrics,
+    realised_fdr_power,
     sign_agreement,
     spearman,
     top_k,
@@ -32,6 +40,13 @@ from genexai.evaluation.metrics import (
 
 IMPORTANCE_COLUMNS = ("method", "gene", "importance", "signed_diff")
 DE_COLUMNS = ("log2FoldChange", "stat", "pvalue", "padj")
+#: How each DE baseline is called in sentences and figures.
+DE_LABELS = {"deseq2": "DESeq2", "wilcoxon": "Wilcoxon rank-sum"}
+
+
+def de_label(name: str) -> str:
+    """Human-readable name of a DE baseline (``deseq2`` → ``DESeq2``)."""
+    return DE_LABELS.get(name, name)
 
 
 def _require(table: pd.DataFrame, columns: Sequence[str], source: str) -> None:
@@ -81,8 +96,9 @@ def compare_methods(
     ks: Sequence[int] = (10, 50, 100),
     truth: pd.Series | None = None,
     truth_log2fc: pd.Series | None = None,
+    de_name: str = "deseq2",
 ) -> pd.DataFrame:
-    """Metrics of every attribution method against DESeq2 (and the truth, if known).
+    """Metrics of every attribution method against a DE baseline (and the truth, if known).
 
     Parameters
     ----------
@@ -100,16 +116,21 @@ def compare_methods(
     truth_log2fc : pandas.Series, optional
         True log2 fold changes (``adata.var["true_log2fc"]``); enables Jaccard@k vs
         the top-k by ``|true log2FC|``, sign agreement and Spearman against the truth.
+    de_name : str
+        Name of the DE baseline (``deseq2``, ``wilcoxon``): the ``reference`` of the
+        rows scored against its hits, and the ``method`` of its own row on the truth.
 
     Returns
     -------
     pandas.DataFrame
         One row per (method, reference) with ``n_genes_scored, n_hits,
         n_hits_outside_model``, AUPRC/AUROC/lift, per-k precision/recall/Jaccard/
-        overlap test, sign agreement, Spearman, and a ``chance_*`` column per metric.
+        overlap test, sign agreement, Spearman, and a ``chance_*`` column per metric;
+        with a truth, the baseline's row adds ``n_calls, realised_fdr, power,
+        nominal_fdr`` (:func:`~genexai.evaluation.metrics.realised_fdr_power`).
     """
     _require(importance, IMPORTANCE_COLUMNS, "importance table")
-    _require(de, DE_COLUMNS, "DESeq2 table")
+    _require(de, DE_COLUMNS, f"{de_label(de_name)} table")
     if importance.empty:
         raise DataError("importance table", "no rows; run the attribution step first.")
     if importance.duplicated(["method", "gene"]).any():
@@ -132,7 +153,7 @@ def compare_methods(
             scores, hits_de, ks, neglog10p, signed, de["log2FoldChange"], correlates
         )
         outside = int(hits_de[~de.index.isin(genes)].sum())
-        rows.append({"method": method, "reference": "deseq2", **row, "n_hits_outside_model": outside})
+        rows.append({"method": method, "reference": de_name, **row, "n_hits_outside_model": outside})
         if truth is not None:
             genes_t = genes.intersection(truth.index, sort=False)
             correlates = {"abs_true_lfc": abs_true} if abs_true is not None else {}
@@ -154,14 +175,16 @@ def compare_methods(
             correlates,
         )
         outside = int(truth[~truth.index.isin(genes_t)].sum())
-        rows.append({"method": "deseq2", "reference": "truth", **row, "n_hits_outside_model": outside})
+        calibration = realised_fdr_power(de, truth, alpha, lfc_threshold)
+        calibration = {k: calibration[k] for k in ("n_calls", "realised_fdr", "power", "nominal_fdr")}
+        rows.append({"method": de_name, "reference": "truth", **row, "n_hits_outside_model": outside, **calibration})
     table = pd.DataFrame(rows)
     front = ["method", "reference", "n_genes_scored", "n_hits", "n_hits_outside_model"]
     return table[front + [c for c in table.columns if c not in front]]
 
 
 def best_methods(comparison: pd.DataFrame, metric: str = "auprc") -> dict[str, dict]:
-    """Per reference, the row with the highest ``metric`` (DESeq2 competes on the truth).
+    """Per reference, the row with the highest ``metric`` (the DE baseline competes on the truth).
 
     Returns a dict ``reference -> {method, <metric>, chance_auprc, lift, auroc}``;
     references where the metric is undefined for every method are omitted.
@@ -187,9 +210,16 @@ def summary_sentences(comparison: pd.DataFrame) -> dict[str, str]:
     best = best_methods(comparison)
     sentences = {}
     for reference, rows in comparison.groupby("reference", sort=False):
-        label = "DESeq2 hits" if reference == "deseq2" else "the ground truth (planted DE genes)"
+        label = "the ground truth (planted DE genes)" if reference == "truth" else f"{de_label(reference)} hits"
         if reference not in best:
-            sentences[reference] = f"No hits among the scored genes for {label}; agreement is undefined."
+            all_hits = bool(((rows["n_hits"] == rows["n_genes_scored"]) & (rows["n_hits"] > 0)).all())
+            if all_hits:
+                sentences[reference] = (
+                    f"Every gene the model scored is among {label} (e.g. DE-selected model genes), so AUPRC/AUROC "
+                    "are undefined; rank agreement inside that set: spearman_abs_stat, spearman_neglog10p, jaccard@k."
+                )
+            else:
+                sentences[reference] = f"No hits among the scored genes for {label}; agreement is undefined."
             continue
         b = best[reference]
         text = (
@@ -197,17 +227,25 @@ def summary_sentences(comparison: pd.DataFrame) -> dict[str, str]:
             f"{b['chance_auprc']:.3f} by chance ({b['lift']:.1f}x), AUROC {b['auroc']:.3f}."
         )
         if reference == "truth":
-            attribution = rows[rows["method"] != "deseq2"].dropna(subset=["auprc"])
-            deseq2 = rows[rows["method"] == "deseq2"]["auprc"]
-            if not attribution.empty and not deseq2.empty and np.isfinite(deseq2.iloc[0]):
+            is_de = rows["method"].isin(list(DE_LABELS))
+            attribution = rows[~is_de].dropna(subset=["auprc"])
+            baseline = rows[is_de]
+            if not attribution.empty and not baseline.empty and np.isfinite(baseline["auprc"].iloc[0]):
+                name, value = de_label(baseline["method"].iloc[0]), baseline["auprc"].iloc[0]
                 top = attribution.loc[attribution["auprc"].idxmax()]
-                if np.isclose(top["auprc"], deseq2.iloc[0]):
+                if np.isclose(top["auprc"], value):
                     verdict = "ties with"
                 else:
-                    verdict = "beats" if top["auprc"] > deseq2.iloc[0] else "does not beat"
+                    verdict = "beats" if top["auprc"] > value else "does not beat"
                 text += (
                     f" The best attribution method ({top['method']}, AUPRC {top['auprc']:.3f}) "
-                    f"{verdict} DESeq2's p-value ranking (AUPRC {deseq2.iloc[0]:.3f})."
+                    f"{verdict} {name}'s p-value ranking (AUPRC {value:.3f})."
+                )
+            if not baseline.empty and "realised_fdr" in baseline and pd.notna(baseline["realised_fdr"].iloc[0]):
+                b = baseline.iloc[0]
+                text += (
+                    f" {de_label(b['method'])} at its nominal FDR {b['nominal_fdr']:g}: {int(b['n_calls'])} calls, "
+                    f"realised FDR {b['realised_fdr']:.3f}, power {b['power']:.3f}."
                 )
         sentences[reference] = text
     return sentences

@@ -37,6 +37,34 @@ def de_hits(de: pd.DataFrame, alpha: float = 0.05, lfc_threshold: float = 0.0) -
     return pd.Series(hit & ~np.isnan(padj), index=de.index, name="is_hit")
 
 
+def realised_fdr_power(
+    de: pd.DataFrame, truth: pd.Series, alpha: float = 0.05, lfc_threshold: float = 0.0
+) -> dict[str, float]:
+    """Realised FDR (false discovery proportion) and power of DE calls against a known truth.
+
+    Calls are :func:`de_hits` at the nominal threshold, over the genes of ``de`` that
+    ``truth`` covers: ``FDP = false calls / calls`` (0 when nothing is called), ``power =
+    true calls / true DE genes`` (NaN when there is none). Compare FDP with ``alpha``.
+
+    Returns
+    -------
+    dict
+        ``n_calls, n_true_calls, n_true_de, realised_fdr, power, nominal_fdr``.
+    """
+    genes = de.index.intersection(truth.index, sort=False)
+    called = de_hits(de.loc[genes], alpha, lfc_threshold).to_numpy(dtype=bool)
+    is_de = truth.loc[genes].astype(bool).to_numpy()
+    n_calls, n_true_calls, n_true = int(called.sum()), int((called & is_de).sum()), int(is_de.sum())
+    return {
+        "n_calls": n_calls,
+        "n_true_calls": n_true_calls,
+        "n_true_de": n_true,
+        "realised_fdr": (n_calls - n_true_calls) / n_calls if n_calls else 0.0,
+        "power": n_true_calls / n_true if n_true else np.nan,
+        "nominal_fdr": float(alpha),
+    }
+
+
 def neg_log10_pvalue(pvalue: pd.Series) -> pd.Series:
     """``-log10 p`` as a ranking score; p = 0 is clipped to the smallest float, NaN stays NaN."""
     clipped = pvalue.astype(float).clip(lower=np.finfo(float).tiny)

@@ -1,4 +1,4 @@
-"""Figures comparing attribution rankings with DESeq2, saved as PNG.
+"""Figures comparing attribution rankings with the DE baseline (DESeq2 or Wilcoxon), saved as PNG.
 
 Figures are built on :class:`matplotlib.figure.Figure` directly (Agg canvas, no
 pyplot), so nothing depends on a display or on global pyplot state, and each file is
@@ -38,6 +38,7 @@ def volcano(
     alpha: float = 0.05,
     lfc_threshold: float = 0.0,
     n_top: int = 10,
+    de_label: str = "DESeq2",
 ) -> Path:
     """Volcano plot (log2FC vs -log10 p), DE hits coloured, each method's top genes marked.
 
@@ -59,7 +60,7 @@ def volcano(
         )
     ax.set_xlabel("log2 fold change (tested vs reference)")
     ax.set_ylabel("-log10 p-value")
-    ax.set_title("DESeq2 volcano with top attributed genes")
+    ax.set_title(f"{de_label} volcano with top attributed genes")
     ax.legend(fontsize=7, loc="upper left", frameon=False)
     return _save(fig, path)
 
@@ -90,7 +91,9 @@ def pr_curves(
     return _save(fig, path)
 
 
-def topk_overlap(importance: pd.DataFrame, de: pd.DataFrame, path: Path | str, *, k: int = 50) -> Path:
+def topk_overlap(
+    importance: pd.DataFrame, de: pd.DataFrame, path: Path | str, *, k: int = 50, de_label: str = "DESeq2"
+) -> Path:
     """Matrix of pairwise top-k overlaps between methods and DESeq2 (top-k by p-value).
 
     DESeq2's list is taken within the genes the model scored, so every set is drawn
@@ -98,7 +101,7 @@ def topk_overlap(importance: pd.DataFrame, de: pd.DataFrame, path: Path | str, *
     """
     universe = pd.Index(importance["gene"].unique()).intersection(de.index)
     sets = {m: set(top_k(_scores(importance, m).reindex(universe).dropna(), k)) for m in _methods(importance)}
-    sets["DESeq2"] = set(top_k(neg_log10_pvalue(de.loc[universe, "pvalue"]), k))
+    sets[de_label] = set(top_k(neg_log10_pvalue(de.loc[universe, "pvalue"]), k))
     names = list(sets)
     counts = np.array([[len(sets[a] & sets[b]) for b in names] for a in names])
     fig = Figure(figsize=(1.2 + 0.8 * len(names), 1 + 0.7 * len(names)), layout="constrained")
@@ -122,6 +125,7 @@ def rank_rank(
     *,
     alpha: float = 0.05,
     lfc_threshold: float = 0.0,
+    de_label: str = "DESeq2",
 ) -> Path:
     """Rank of importance vs rank of DESeq2 -log10 p, one panel per method (rank 1 = top)."""
     methods = _methods(importance)
@@ -139,8 +143,8 @@ def rank_rank(
         ax.scatter(rank_imp, rank_p, s=4, c=colors, rasterized=True)
         ax.set_title(method, fontsize=9)
         ax.set_xlabel("importance rank", fontsize=8)
-        ax.set_ylabel("DESeq2 p-value rank", fontsize=8)
-    fig.suptitle("Rank-rank: attribution vs DESeq2 (red = DE hit)", fontsize=10)
+        ax.set_ylabel(f"{de_label} p-value rank", fontsize=8)
+    fig.suptitle(f"Rank-rank: attribution vs {de_label} (red = DE hit)", fontsize=10)
     return _save(fig, path)
 
 
@@ -154,20 +158,23 @@ def make_figures(
     alpha: float = 0.05,
     lfc_threshold: float = 0.0,
     k: int = 50,
+    de_label: str = "DESeq2",
 ) -> dict[str, Path]:
     """Draw every comparison figure into ``out_dir``; returns ``name -> path``.
 
     ``is_hit`` (e.g. the simulated truth, named by ``hit_label``) labels the
-    precision-recall curves; the default is DESeq2 hits.
+    precision-recall curves; the default is the DE baseline's hits (``de_label``).
     """
     out_dir = Path(out_dir)
     if is_hit is None:
-        is_hit, hit_label = de_hits(de, alpha, lfc_threshold), "DESeq2 hits"
+        is_hit, hit_label = de_hits(de, alpha, lfc_threshold), f"{de_label} hits"
     return {
-        "volcano": volcano(de, importance, out_dir / "volcano.png", alpha=alpha, lfc_threshold=lfc_threshold),
+        "volcano": volcano(
+            de, importance, out_dir / "volcano.png", alpha=alpha, lfc_threshold=lfc_threshold, de_label=de_label
+        ),
         "pr_curves": pr_curves(importance, is_hit, out_dir / "pr_curves.png", hit_label=hit_label),
-        "topk_overlap": topk_overlap(importance, de, out_dir / "topk_overlap.png", k=k),
+        "topk_overlap": topk_overlap(importance, de, out_dir / "topk_overlap.png", k=k, de_label=de_label),
         "rank_rank": rank_rank(
-            importance, de, out_dir / "rank_rank.png", alpha=alpha, lfc_threshold=lfc_threshold
+            importance, de, out_dir / "rank_rank.png", alpha=alpha, lfc_threshold=lfc_threshold, de_label=de_label
         ),
     }

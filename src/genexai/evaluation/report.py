@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from genexai.evaluation.compare import comparison_summary
+from genexai.evaluation.compare import comparison_summary, de_label
 from genexai.evaluation.metrics import de_hits, top_k
 from genexai.utils.io import atomic_write
 
@@ -37,6 +37,7 @@ img{max-width:560px}
 _REPORT_METRICS = (
     "n_genes_scored", "n_hits", "n_hits_outside_model", "auprc", "chance_auprc", "lift",
     "auroc", "chance_auroc", "sign_agreement", "chance_sign_agreement",
+    "spearman_abs_stat", "spearman_neglog10p", "n_calls", "realised_fdr", "nominal_fdr", "power",
 )
 _REPORT_TOPK = ("precision", "chance_precision", "recall", "chance_recall", "jaccard",
                 "chance_jaccard", "overlap_pvalue")
@@ -99,6 +100,7 @@ def write_report(
     alpha: float = 0.05,
     lfc_threshold: float = 0.0,
     n_top: int = 20,
+    de_name: str = "deseq2",
 ) -> Path:
     """Write ``report.html``, ``comparison.json`` and ``comparison.csv`` into ``run_dir``.
 
@@ -113,7 +115,7 @@ def write_report(
     comparison : pandas.DataFrame
         Output of :func:`~genexai.evaluation.compare.compare_methods`.
     de, importance : pandas.DataFrame
-        DESeq2 table and tidy importance table (for the top-gene tables).
+        DE table (DESeq2 or Wilcoxon) and tidy importance table (for the top-gene tables).
     figures : dict
         ``name -> PNG path``, e.g. from :func:`~genexai.evaluation.plots.make_figures`.
     extra : dict, optional
@@ -122,6 +124,8 @@ def write_report(
         Hit definition used to flag genes in the top-gene tables.
     n_top : int
         Genes listed per method.
+    de_name : str
+        The DE baseline (``deseq2``, ``wilcoxon``), named in titles.
 
     Returns
     -------
@@ -133,6 +137,7 @@ def write_report(
     payload = {
         "dataset": dataset,
         "model": model,
+        "de_baseline": de_name,
         "classification_metrics": classification_metrics,
         "hit_definition": {"alpha": alpha, "lfc_threshold": lfc_threshold},
         **summary,
@@ -154,7 +159,7 @@ def write_report(
 <html lang="en"><head><meta charset="utf-8">
 <title>genexai report: {esc(model)} on {esc(dataset)}</title><style>{_CSS}</style></head>
 <body>
-<h1>Attribution vs DESeq2: {esc(model)} on {esc(dataset)}</h1>
+<h1>Attribution vs {esc(de_label(de_name))}: {esc(model)} on {esc(dataset)}</h1>
 <p>Generated {created}. DE hits: padj &lt; {alpha} and |log2FC| &ge; {lfc_threshold};
 log2FC &gt; 0 and signed attribution &gt; 0 both mean "toward the tested (non-reference) level".</p>
 <h2>Summary</h2><div class="summary">{sentences}</div>
@@ -164,7 +169,7 @@ log2FC &gt; 0 and signed attribution &gt; 0 both mean "toward the tested (non-re
 the full table is in comparison.csv.</p>
 <div class="scroll">{_table(_metrics_table(comparison))}</div>
 <h2>Figures</h2>{_figures(figures)}
-<h2>Top {n_top} genes per method, with DESeq2 statistics</h2>
+<h2>Top {n_top} genes per method, with {esc(de_label(de_name))} statistics</h2>
 <div class="scroll">{_top_genes(importance, de, n_top, alpha, lfc_threshold)}</div>
 {extra_html}
 </body></html>
