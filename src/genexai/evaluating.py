@@ -24,6 +24,15 @@ from genexai.de import cached_deseq2
 from genexai.errors import ConfigError
 from genexai.evaluation import compare_methods, write_report
 from genexai.evaluation import plots
+from genexai.significance import (
+    assess_significance,
+    has_significance,
+    recipe_from_checkpoint,
+    recipe_from_classical,
+    significance_calls,
+    significance_method,
+    significance_metrics,
+)
 from genexai.utils.io import atomic_write
 from genexai.utils.provenance import write_provenance
 from genexai.utils.resources import measure
@@ -74,11 +83,16 @@ def evaluate_model(
     comparison_cfg: DictConfig,
     out_dir: Path,
     model_name: str,
+    significance_alpha: float | None = None,
 ) -> dict[str, Any]:
     """Fit the DE baseline, compare every attribution method with it (and the truth), write the report.
 
     Writes ``de.csv``, ``comparison.csv``/``.json``, figures and ``report.html`` into
-    ``out_dir``; returns a flat metrics dict (``eval/auprc_vs_de/<method>`` ...).
+    ``out_dir``; returns a flat metrics dict (``eval/auprc_vs_de/<method>`` ...). When the
+    importance table has q-values (``significance=permutation|decoy``), also compares the
+    genes at ``qvalue < significance_alpha`` with DESeq2's ``padj < significance_alpha``
+    (default: ``comparison_cfg.alpha``) into ``significance.csv``, a report section and
+    ``eval/significance/<method>/<n_called|fdp|power|...>``.
     """
     with measure() as de_usage:
         de, cache_hit = run_de_baseline(datamodule, de_cfg)
@@ -97,6 +111,11 @@ def evaluate_model(
         truth=truth,
         truth_log2fc=truth_lfc,
     )
+    calls = None
+    if has_significance(importance):
+        alpha = comparison_cfg.alpha if significance_alpha is None else significance_alpha
+        calls = significance_calls(importance, de, alpha=float(alpha), truth=truth)
+        atomic_write(out_dir / "significance.csv", lambda tmp: calls.to_csv(tmp, index=False))
     figures = plots.make_figures(
         out_dir, importance, de, alpha=comparison_cfg.alpha, lfc_threshold=comparison_cfg.lfc_threshold
     )
@@ -112,6 +131,7 @@ def evaluate_model(
         extra={"DE cache hit": cache_hit, "DESeq2 time (s)": round(de_time, 2), "training samples": int(len(datamodule.split_index["train"]))},
         alpha=comparison_cfg.alpha,
         lfc_threshold=comparison_cfg.lfc_threshold,
+        significance=calls,
     )
     metrics: dict[str, Any] = {
         "eval/de_cache_hit": cache_hit,
@@ -124,6 +144,8 @@ def evaluate_model(
         metrics[f"eval/auprc_vs_{row.reference}/{row.method}"] = float(row.auprc)
     vs_de = comparison.loc[comparison["reference"] == "deseq2", "auprc"]
     metrics["eval/auprc_vs_de/max"] = float(vs_de.max()) if len(vs_de) else float("nan")
+    if calls is not None:
+        metrics.update(significance_metrics(calls))
     return metrics
 
 
@@ -197,6 +219,22 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"{run_dir} has no importance table; rerun evaluate.py with attribution=default")
 
     train_metrics = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").is_file() else {}
+    # significance=permutation|decoy: (re)compute q-values on the reloaded model; otherwise the
+    # run's own q-values (if it was trained with significance) are compared at its alpha.
+    significance_alpha = train_cfg.get("significance", {}).get("alpha")
+    if significance_method(cfg.get("significance")) != "none":
+        run_cfg = OmegaConf.merge(
+            train_cfg,
+            {"significance": OmegaConf.to_container(cfg.significance, resolve=True)},
+            {"attribution": OmegaConf.to_container(cfg.attribution, resolve=True)} if cfg.get("attribution") else {},
+        )
+        recipe = (
+            recipe_from_classical(model) if is_classical(train_cfg.model)
+            else lambda: recipe_from_checkpoint(ckpt, train_metrics.get("epochs"))
+        )
+        importance, _ = assess_significance(run_cfg, datamodule, importance, out_dir, recipe)
+        save_importance_table(importance, out_dir)
+        significance_alpha = cfg.significance.get("alpha")
     metrics = evaluate_model(
         datamodule,
         importance,
@@ -205,6 +243,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         comparison_cfg=cfg.comparison,
         out_dir=out_dir,
         model_name=model_name,
+        significance_alpha=significance_alpha,
     )
     log.info("report: %s", metrics["eval/report"])
     return {"run_dir": str(run_dir), "checkpoint": str(ckpt), **metrics}
