@@ -25,6 +25,15 @@ from genexai.errors import ConfigError
 from genexai.evaluation import compare_methods, write_report
 from genexai.evaluation.compare import de_label
 from genexai.evaluation import plots
+from genexai.significance import (
+    assess_significance,
+    has_significance,
+    recipe_from_checkpoint,
+    recipe_from_classical,
+    significance_calls,
+    significance_method,
+    significance_metrics,
+)
 from genexai.utils.io import atomic_write
 from genexai.utils.provenance import write_provenance
 from genexai.utils.resources import measure
@@ -89,6 +98,7 @@ def evaluate_model(
     comparison_cfg: DictConfig,
     out_dir: Path,
     model_name: str,
+    significance_alpha: float | None = None,
 ) -> dict[str, Any]:
     """Fit the DE baseline, compare every attribution method with it (and the truth), write the report.
 
@@ -98,7 +108,11 @@ def evaluate_model(
     ``eval/spearman_neglog10p_vs_<baseline>/<method>`` and ``eval/jaccard@<k>_vs_<baseline>/<method>``
     (rank agreement inside the model's genes, the informative numbers when those genes
     were DE-selected), and on data with a truth ``eval/<baseline>/realised_fdr``,
-    ``/power``, ``/n_calls``.
+    ``/power``, ``/n_calls``. When the
+    importance table has q-values (``significance=permutation|decoy``), also compares the
+    genes at ``qvalue < significance_alpha`` with DESeq2's ``padj < significance_alpha``
+    (default: ``comparison_cfg.alpha``) into ``significance.csv``, a report section and
+    ``eval/significance/<method>/<n_called|fdp|power|...>``.
     """
     de_name = de_cfg.get("name", "deseq2")
     with measure() as de_usage:
@@ -119,6 +133,11 @@ def evaluate_model(
         truth_log2fc=truth_lfc,
         de_name=de_name,
     )
+    calls = None
+    if has_significance(importance):
+        alpha = comparison_cfg.alpha if significance_alpha is None else significance_alpha
+        calls = significance_calls(importance, de, alpha=float(alpha), truth=truth)
+        atomic_write(out_dir / "significance.csv", lambda tmp: calls.to_csv(tmp, index=False))
     figures = plots.make_figures(
         out_dir, importance, de, alpha=comparison_cfg.alpha, lfc_threshold=comparison_cfg.lfc_threshold,
         de_label=de_label(de_name),
@@ -142,6 +161,7 @@ def evaluate_model(
         alpha=comparison_cfg.alpha,
         lfc_threshold=comparison_cfg.lfc_threshold,
         de_name=de_name,
+        significance=calls,
     )
     metrics: dict[str, Any] = {
         "eval/de_baseline": de_name,
@@ -162,6 +182,8 @@ def evaluate_model(
                 metrics[f"eval/{de_name}/{key}"] = float(row[key])
     vs_de = comparison.loc[comparison["reference"] == de_name, "auprc"]
     metrics["eval/auprc_vs_de/max"] = float(vs_de.max()) if len(vs_de) else float("nan")
+    if calls is not None:
+        metrics.update(significance_metrics(calls))
     return metrics
 
 
@@ -235,6 +257,22 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"{run_dir} has no importance table; rerun evaluate.py with attribution=default")
 
     train_metrics = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").is_file() else {}
+    # significance=permutation|decoy: (re)compute q-values on the reloaded model; otherwise the
+    # run's own q-values (if it was trained with significance) are compared at its alpha.
+    significance_alpha = train_cfg.get("significance", {}).get("alpha")
+    if significance_method(cfg.get("significance")) != "none":
+        run_cfg = OmegaConf.merge(
+            train_cfg,
+            {"significance": OmegaConf.to_container(cfg.significance, resolve=True)},
+            {"attribution": OmegaConf.to_container(cfg.attribution, resolve=True)} if cfg.get("attribution") else {},
+        )
+        recipe = (
+            recipe_from_classical(model) if is_classical(train_cfg.model)
+            else lambda: recipe_from_checkpoint(ckpt, train_metrics.get("epochs"))
+        )
+        importance, _ = assess_significance(run_cfg, datamodule, importance, out_dir, recipe)
+        save_importance_table(importance, out_dir)
+        significance_alpha = cfg.significance.get("alpha")
     metrics = evaluate_model(
         datamodule,
         importance,
@@ -243,6 +281,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         comparison_cfg=cfg.comparison,
         out_dir=out_dir,
         model_name=model_name,
+        significance_alpha=significance_alpha,
     )
     log.info("report: %s", metrics["eval/report"])
     return {"run_dir": str(run_dir), "checkpoint": str(ckpt), **metrics}

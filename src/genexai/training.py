@@ -24,6 +24,7 @@ from genexai.classical import is_classical, train_classical
 from genexai.data.datamodule import RNASeqDataModule
 from genexai.errors import ConfigError
 from genexai.evaluating import check_de_config, evaluate_model
+from genexai.significance import assess_significance, recipe_from_checkpoint
 from genexai.utils.instantiate import instantiate_group
 from genexai.utils.io import atomic_write, write_json, write_text
 from genexai.utils.provenance import write_provenance
@@ -114,16 +115,24 @@ def train_on_datamodule(cfg: DictConfig, datamodule: RNASeqDataModule, *, data_u
     with measure() as attribution_usage:
         if cfg.attribution.methods:
             importance, attribution_info = attribute(cfg.attribution, model, datamodule, cfg.seed)
-            save_importance_table(importance, run_dir)
+    with measure() as significance_usage:  # significance=permutation|decoy: pvalue/qvalue columns (retrains models)
+        importance, significance_info = assess_significance(
+            cfg, datamodule, importance, run_dir, lambda: recipe_from_checkpoint(best, trainer.current_epoch)
+        )
+    if importance is not None:
+        save_importance_table(importance, run_dir)
 
     metrics = run_metrics(
         datamodule,
         {k: float(v) for k, v in {**val_metrics, **test_metrics}.items()},
         checkpoint=best,
         epochs=trainer.current_epoch,
-        usage={"data": data_usage, "train": train_usage, "attribution": attribution_usage},
+        usage={"data": data_usage, "train": train_usage, "attribution": attribution_usage,
+               "significance": significance_usage if significance_info else None},
         attribution_info=attribution_info,
     )
+    if significance_info:
+        metrics["significance"] = significance_info
     if cfg.get("evaluate"):
         if importance is None:
             raise ConfigError("evaluate=true needs attribution methods (attribution=default)")
@@ -137,6 +146,7 @@ def train_on_datamodule(cfg: DictConfig, datamodule: RNASeqDataModule, *, data_u
                 comparison_cfg=cfg.comparison,
                 out_dir=run_dir / "evaluation",
                 model_name=cfg.model.backbone._target_.rsplit(".", 1)[-1],
+                significance_alpha=cfg.get("significance", {}).get("alpha"),
             )
         )
     write_json(run_dir / "metrics.json", metrics)

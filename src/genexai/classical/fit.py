@@ -149,20 +149,29 @@ def train_classical(
     with measure() as attribution_usage:
         if cfg.attribution.methods and model.importance_methods:
             importance, attribution_info = attribute_classical(cfg.attribution, model, datamodule, cfg.seed)
-            save_importance_table(importance, run_dir)
         elif model.importance_methods:
             log.info("attribution=none: no gene importances for %s", model.name)
     attribution_time = attribution_usage.seconds
+    # significance=permutation|decoy: pvalue/qvalue columns (refits the model on permuted labels / with decoys).
+    from genexai.significance import assess_significance, recipe_from_classical  # late: significance imports this package
+
+    with measure() as significance_usage:
+        importance, significance_info = assess_significance(cfg, datamodule, importance, run_dir, recipe_from_classical(model))
+    if importance is not None:
+        save_importance_table(importance, run_dir)
 
     metrics = run_metrics(
         datamodule,
         classification,
         checkpoint=str(checkpoint),
         epochs=None,
-        usage={"data": data_usage, "train": train_usage, "attribution": attribution_usage},
+        usage={"data": data_usage, "train": train_usage, "attribution": attribution_usage,
+               "significance": significance_usage if significance_info else None},
         attribution_info=attribution_info,
     )
     metrics.update({"best_iteration": model.best_iteration, "model": model.name})
+    if significance_info:
+        metrics["significance"] = significance_info
     hparams = {
         "model": OmegaConf.to_container(cfg.model, resolve=True),
         "seed": cfg.seed,
@@ -190,6 +199,7 @@ def train_classical(
                 comparison_cfg=cfg.comparison,
                 out_dir=run_dir / "evaluation",
                 model_name=model.name,
+                significance_alpha=cfg.get("significance", {}).get("alpha"),
             )
         )
     write_json(run_dir / "metrics.json", metrics)

@@ -74,6 +74,34 @@ def _top_genes(importance: pd.DataFrame, de: pd.DataFrame, n: int, alpha: float,
     return "\n".join(sections)
 
 
+def _significance(calls: pd.DataFrame | None) -> str:
+    """Section: ML genes at q < alpha beside DESeq2 at padj < alpha (and realised FDP / power with a truth)."""
+    if calls is None or calls.empty:
+        return ""
+    alpha = float(calls["alpha"].iloc[0])
+    kinds = sorted({str(k) for k in calls["significance"] if k != "padj"})
+    truth = "fdp" in calls and calls["fdp"].notna().any()
+    columns = [c for c in calls.columns if c != "alpha" and (truth or c not in _TRUTH_COLUMNS)]
+    note = (
+        " fdp = false calls / calls and power = true calls / planted DE genes, realised on this one dataset"
+        f" (one noisy draw of the FDR that the nominal {alpha:g} bounds on average); power_model_genes counts"
+        " only the planted genes the model saw."
+        if truth
+        else ""
+    )
+    return (
+        f"<h2>Significance: genes called at nominal FDR {alpha:g}</h2>"
+        f"<p>Attribution methods: genes with q &lt; {alpha:g} ({html.escape(', '.join(kinds))} null; "
+        "permutation: B models retrained on shuffled labels, p = (1 + #null &ge; observed)/(B + 1), then BH; "
+        "decoy: target&ndash;decoy FDR against permuted decoy genes). DESeq2: padj &lt; "
+        f"{alpha:g} on every gene it tested (deseq2) and on the model's genes only (deseq2_model_genes).{note}</p>"
+        f'<div class="scroll">{_table(calls[columns])}</div>'
+    )
+
+
+_TRUTH_COLUMNS = ("n_true", "n_true_tested", "true_calls", "false_calls", "fdp", "power", "power_model_genes")
+
+
 def _figures(figures: dict[str, Path]) -> str:
     blocks = []
     for name, path in figures.items():
@@ -101,6 +129,7 @@ def write_report(
     lfc_threshold: float = 0.0,
     n_top: int = 20,
     de_name: str = "deseq2",
+    significance: pd.DataFrame | None = None,
 ) -> Path:
     """Write ``report.html``, ``comparison.json`` and ``comparison.csv`` into ``run_dir``.
 
@@ -126,6 +155,9 @@ def write_report(
         Genes listed per method.
     de_name : str
         The DE baseline (``deseq2``, ``wilcoxon``), named in titles.
+    significance : pandas.DataFrame, optional
+        Output of :func:`~genexai.significance.significance_calls` (genes called at a
+        nominal FDR by each method and by DESeq2); adds a section.
 
     Returns
     -------
@@ -168,6 +200,7 @@ log2FC &gt; 0 and signed attribution &gt; 0 both mean "toward the tested (non-re
 <p>chance_* columns give what a random ranking of the same genes would score;
 the full table is in comparison.csv.</p>
 <div class="scroll">{_table(_metrics_table(comparison))}</div>
+{_significance(significance)}
 <h2>Figures</h2>{_figures(figures)}
 <h2>Top {n_top} genes per method, with {esc(de_label(de_name))} statistics</h2>
 <div class="scroll">{_top_genes(importance, de, n_top, alpha, lfc_threshold)}</div>

@@ -1,0 +1,123 @@
+"""The one call the training paths make: add p-values and q-values to the importance table as configured.
+
+``significance=none`` (default) leaves the table untouched; ``significance=permutation``
+and ``significance=decoy`` add per-gene ``pvalue``, ``qvalue``, ``significance`` (the null
+used) and ``significance_score`` (the importance that was tested) to every method's rows,
+and write ``significance/`` into the run directory: ``null_importance.parquet`` (the B
+null models' importances) or ``decoy_importance.parquet`` (the decoy run, decoys
+included — the only place decoys are kept), and ``significance.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from genexai.errors import ConfigError
+from genexai.significance.decoy import decoy_run, decoy_significance
+from genexai.significance.permutation import permutation_null, permutation_significance
+from genexai.significance.refit import Recipe
+from genexai.utils.io import atomic_write, write_json
+
+__all__ = ["METHODS", "assess_significance", "significance_method"]
+
+log = logging.getLogger(__name__)
+
+METHODS = ("none", "permutation", "decoy")
+
+
+def significance_method(cfg: DictConfig | None) -> str:
+    """The configured method (``none`` when the group is absent)."""
+    method = "none" if cfg is None else str(cfg.get("method") or "none")
+    if method not in METHODS:
+        raise ConfigError(f"significance.method must be one of {list(METHODS)}, got {method!r}")
+    return method
+
+
+def assess_significance(
+    cfg: DictConfig,
+    datamodule,
+    importance: pd.DataFrame | None,
+    run_dir: str | Path,
+    recipe: Recipe | Callable[[], Recipe],
+) -> tuple[pd.DataFrame | None, dict[str, Any]]:
+    """Add significance columns to ``importance`` per ``cfg.significance``; return the table and a summary.
+
+    Parameters
+    ----------
+    cfg
+        Training config: ``significance`` (method and its keys), ``model``, ``trainer``,
+        ``attribution``, ``seed``.
+    datamodule
+        The observed run's set-up data module.
+    importance
+        The observed importance table (``None``: nothing to do).
+    run_dir
+        Where ``significance/`` is written.
+    recipe
+        How long the observed model trained (:func:`~genexai.significance.refit.recipe_from_checkpoint`,
+        :func:`~genexai.significance.refit.recipe_from_classical`), or a function returning
+        it (called only when a significance method is configured).
+
+    Returns
+    -------
+    importance, info
+        The table with ``pvalue, qvalue, significance, significance_score`` (unchanged for
+        ``none``) and a JSON-able summary (method, settings, number called per method at
+        ``alpha``, seconds), also in ``significance/significance.json``.
+    """
+    sig = cfg.get("significance")
+    method = significance_method(sig)
+    if method == "none" or importance is None or importance.empty:
+        return importance, {}
+    recipe = recipe() if callable(recipe) else recipe
+    settings = OmegaConf.to_container(sig, resolve=True)
+    seed = int(settings.get("seed") if settings.get("seed") is not None else cfg.seed)
+    alpha = float(settings.get("alpha", 0.05))
+    out_dir = Path(run_dir) / "significance"
+    start = time.perf_counter()
+    if method == "permutation":
+        pooled = settings.get("pooled", False)
+        if not isinstance(pooled, bool):
+            raise ConfigError(f"significance.pooled must be true or false, got {pooled!r}")
+        n_perm = int(settings.get("n_permutations", 100))
+        log.info("significance: training %d null models on permuted labels (%s)", n_perm, recipe.as_dict())
+        null = permutation_null(cfg, datamodule, recipe, n_perm, seed)
+        atomic_write(out_dir / "null_importance.parquet", lambda p: null.to_parquet(p, index=False))
+        normalize = bool(settings.get("normalize", True))
+        importance = permutation_significance(importance, null, pooled=pooled, normalize=normalize)
+        n_genes = datamodule.n_genes
+        extra = {
+            "n_permutations": n_perm,
+            "pooled": pooled,
+            "normalize": normalize,
+            "min_pvalue": 1.0 / (n_perm * (n_genes if pooled else 1) + 1),
+        }
+    else:
+        ratio = float(settings.get("decoy_ratio", 1.0))
+        plus_one = bool(settings.get("plus_one", True))
+        log.info("significance: training one model with decoy genes (ratio %.2f, %s)", ratio, recipe.as_dict())
+        decoys = decoy_run(cfg, datamodule, recipe, ratio, seed)
+        atomic_write(out_dir / "decoy_importance.parquet", lambda p: decoys.to_parquet(p, index=False))
+        importance = decoy_significance(importance, decoys, plus_one=plus_one)
+        n_decoys = int(decoys.loc[decoys["method"] == decoys["method"].iloc[0], "is_decoy"].sum())
+        extra = {"decoy_ratio": ratio, "n_decoys": n_decoys, "plus_one": plus_one}
+    called = importance.groupby("method", sort=False)["qvalue"].apply(lambda q: int((q < alpha).sum()))
+    info = {
+        "method": method,
+        "alpha": alpha,
+        "seed": seed,
+        "recipe": recipe.as_dict(),
+        **extra,
+        "n_called": {str(k): v for k, v in called.items()},
+        "seconds": time.perf_counter() - start,
+    }
+    write_json(out_dir / "significance.json", info)
+    log.info("significance (%s): genes at q < %g per method: %s", method, alpha, info["n_called"])
+    return importance, info
