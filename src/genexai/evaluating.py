@@ -48,6 +48,8 @@ def run_de_baseline(datamodule: RNASeqDataModule, de_cfg: DictConfig) -> tuple[p
     ``de_cfg.genes`` chooses the genes DESeq2 tests: ``all`` (default, as a DE analysis
     would), ``expressed`` (those passing the training-split expression filter) or
     ``model`` (the model's input genes; fastest, but no DE hits outside the model).
+    ``de_cfg.inference`` picks PyDESeq2's ``default`` per-gene fits or the batched
+    ``torch`` engine (on ``de_cfg.device``), see :mod:`genexai.de.torch_inference`.
     """
     train = datamodule.raw_counts("train")
     counts = pd.DataFrame(train.X, index=train.obs_names, columns=train.var_names)
@@ -61,6 +63,8 @@ def run_de_baseline(datamodule: RNASeqDataModule, de_cfg: DictConfig) -> tuple[p
         alpha=de_cfg.alpha,
         lfc_shrink=de_cfg.lfc_shrink,
         n_cpus=de_cfg.n_cpus,
+        inference=de_cfg.get("inference", "default"),
+        device=de_cfg.get("device", "cpu"),
     )
 
 

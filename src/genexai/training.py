@@ -17,6 +17,7 @@ from genexai import tracking
 from genexai.attribution import save_importance_table
 from genexai.builders import attribute, build_datamodule, build_model, run_metrics
 from genexai.classical import is_classical, train_classical
+from genexai.de import check_de_config
 from genexai.errors import ConfigError
 from genexai.evaluating import evaluate_model
 from genexai.utils.instantiate import instantiate_group
@@ -45,6 +46,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     ``config.yaml`` (resolved), ``importance.csv/.parquet`` and ``metrics.json``.
     """
     run_dir = Path(cfg.paths.output_dir)
+    if cfg.get("evaluate"):
+        check_de_config(cfg.de)  # fail now, not after training
     pl.seed_everything(cfg.seed, workers=True)
     started = time.perf_counter()
     datamodule = build_datamodule(cfg)
