@@ -121,10 +121,8 @@ def _torch_threads(n_threads: int | None) -> Iterator[None]:
 _EPS = float(np.finfo(float).eps)
 _LBFGSB_PGTOL = 1e-5
 _LBFGSB_FTOL = 1e7 * _EPS
-_EARLY_STOP_MARGIN = 100.0
-# A start whose gradient (in log alpha) is below this is "on the plateau"; an optimum
-# with alpha * max(mu) below _PLATEAU_AMU is on the near-Poisson plateau.
-_PLATEAU_GRAD = 1e-3
+_EARLY_STOP_MARGIN = 10.0
+# An optimum with alpha * max(mu) below this is on the near-Poisson plateau.
 _PLATEAU_AMU = 1e-2
 
 # Above this 1/alpha, the gamma-function differences below switch from the direct
@@ -240,8 +238,11 @@ class TorchInference(DefaultInference):
         self.alpha_tol = float(alpha_tol)
         self.alpha_maxiter = int(alpha_maxiter)
         self.match_lbfgsb = bool(match_lbfgsb)
-        #: Genes handed to PyDESeq2's per-gene code in the last calls (diagnostics).
+        #: Genes handed to PyDESeq2's per-gene code by the last call of each method.
         self.fallbacks: dict[str, int] = {"irls": 0, "alpha_mle": 0}
+        #: Why the last alpha_mle call handed genes over: flat start, plateau optimum,
+        #: Newton stalled or out of iterations.
+        self.alpha_fallback_reasons: dict[str, int] = {}
 
     # DeseqDataSet(n_cpus=...) assigns this attribute; keep threads and processes in step.
     @property
@@ -321,7 +322,34 @@ class TorchInference(DefaultInference):
                     min_mu, beta_tol, min_beta, max_beta, optimizer, maxiter,
                 )  # fmt: skip
                 betas[sl], mu_out[:, sl], hat_out[:, sl], converged[sl] = b, m, h, c
+        # Remember the inputs: if these means come back to alpha_mle, the genes it hands to
+        # PyDESeq2's code get PyDESeq2's own means too (see _pydeseq2_means).
+        self._irls_memo = {
+            "mu": mu_out, "counts": counts, "size_factors": np.asarray(size_factors, dtype=np.float64),
+            "design_matrix": np.asarray(design_matrix, dtype=np.float64), "disp": disp,
+            "options": {"min_mu": min_mu, "beta_tol": beta_tol, "min_beta": min_beta, "max_beta": max_beta,
+                        "optimizer": optimizer, "maxiter": maxiter},
+        }  # fmt: skip
         return betas, mu_out, hat_out, converged
+
+    def _pydeseq2_means(self, mu: np.ndarray, genes: np.ndarray) -> np.ndarray:
+        """PyDESeq2's own IRLS means of ``genes`` if ``mu`` is the output of our last irls.
+
+        The dispersion fits handed to PyDESeq2's per-gene code are those whose result
+        depends on rounding (flat objective); with means that differ from PyDESeq2's in
+        the 14th digit they would reproduce PyDESeq2 only statistically. Refitting the
+        means of these few genes with ``pydeseq2.utils.irls_solver`` makes them exact.
+        """
+        memo = getattr(self, "_irls_memo", None)
+        if memo is None or memo["mu"].shape != mu.shape or not np.array_equal(memo["mu"], mu):
+            return mu[:, genes]
+        out = np.empty((mu.shape[0], len(genes)))
+        for k, j in enumerate(genes):
+            out[:, k] = pd_utils.irls_solver(
+                memo["counts"][:, j], memo["size_factors"], memo["design_matrix"], memo["disp"][j],
+                **memo["options"],
+            )[1]  # fmt: skip
+        return out
 
     def _irls_chunk(
         self,
@@ -452,6 +480,7 @@ class TorchInference(DefaultInference):
         out = np.empty(G)
         converged = np.ones(G, dtype=bool)
         self.fallbacks["alpha_mle"] = 0
+        self.alpha_fallback_reasons = {"flat_start": 0, "plateau_optimum": 0, "newton": 0}
         with _torch_threads(self._threads), torch.no_grad():
             for sl in self._chunks(n, G):
                 a, ok = self._alpha_chunk(
@@ -461,10 +490,13 @@ class TorchInference(DefaultInference):
                 out[sl], converged[sl] = a, ok
         stalled = np.flatnonzero(~converged)
         self.fallbacks["alpha_mle"] = len(stalled)
-        for j in stalled:  # PyDESeq2's own L-BFGS-B (+ grid search) for these genes
+        reasons = self.alpha_fallback_reasons
+        reasons["newton"] = len(stalled) - reasons["flat_start"] - reasons["plateau_optimum"]
+        means = self._pydeseq2_means(np.asarray(mu), stalled) if len(stalled) else None
+        for k, j in enumerate(stalled):  # PyDESeq2's own L-BFGS-B (+ grid search) for these genes
             out[j], converged[j] = pd_utils.fit_alpha_mle(
                 counts=np.asarray(counts[:, j]), design_matrix=np.asarray(design_matrix),
-                mu=np.asarray(mu[:, j]), alpha_hat=alpha_hat[j], min_disp=min_disp,
+                mu=means[:, k], alpha_hat=alpha_hat[j], min_disp=min_disp,
                 max_disp=max_disp, prior_disp_var=prior_disp_var, cr_reg=cr_reg,
                 prior_reg=prior_reg, optimizer=optimizer,
             )  # fmt: skip
@@ -566,7 +598,9 @@ class TorchInference(DefaultInference):
             _, g, h = objective(theta, work["y"], work["m"], work["th_hat"], work["sy"], work["sylm"], True, value=False)
             # Projected gradient: zero where a bound blocks the descent direction.
             pg = torch.where(((theta <= lo) & (g > 0)) | ((theta >= hi) & (g < 0)), torch.zeros_like(g), g)
-            step = torch.where(h > 0, -g / h, -g)  # Newton, or steepest descent where not convex
+            # Newton where convex; elsewhere (e.g. the near-Poisson plateau, where the
+            # objective is concave in log alpha) a long step downhill, cut by the line search.
+            step = torch.where(h > 0, -g / h, -2.0 * torch.sign(g))
             # Done: flat projected gradient, or a Newton step so small that, Newton converging
             # quadratically, taking it lands within ~step² of the optimum (1e-8 in log alpha).
             flat = pg.abs() <= self.alpha_tol
@@ -583,7 +617,7 @@ class TorchInference(DefaultInference):
                 r0 = torch.exp(-theta)
                 noise = 2.0 * _EPS * torch.digamma(r0).abs() * r0 * n_samples**0.5
                 sure_stop = pg.abs() + noise <= _LBFGSB_PGTOL
-                delegate = ~sure_stop & (pg.abs() <= _PLATEAU_GRAD + noise)
+                delegate = ~sure_stop & (pg.abs() <= _LBFGSB_PGTOL + noise)
                 small = (~sure_stop & ~delegate & (g.abs() <= 1.0)).nonzero().squeeze(1)
                 if small.numel():
                     w = {k: (v[:, small] if v.dim() == 2 else v[small]) for k, v in work.items()}
@@ -596,6 +630,7 @@ class TorchInference(DefaultInference):
                 last = last & ~flat & ~delegate
                 if delegate.any():
                     theta_all[active[delegate]] = theta[delegate]  # ok stays False
+                    self.alpha_fallback_reasons["flat_start"] += int(delegate.sum())
                 finished = flat | last | delegate
             if finished.any():
                 theta = torch.where(last, torch.clamp(theta + step, lo, hi), theta)
@@ -657,6 +692,7 @@ class TorchInference(DefaultInference):
             # test first fires; let PyDESeq2's code decide for these few genes.
             plateau = ok & ~stopped_at_start & (torch.exp(theta_all) * MU.max(0).values <= _PLATEAU_AMU)
             ok &= ~plateau
+            self.alpha_fallback_reasons["plateau_optimum"] += int(plateau.sum())
         return torch.exp(theta_all).cpu().numpy(), ok.cpu().numpy()
 
     # -------------------------------------------------------------- Wald test
