@@ -20,6 +20,7 @@ from genexai.attribution import save_importance_table
 from genexai.builders import attribute, build_datamodule, build_model
 from genexai.classical import MODEL_FILE, attribute_classical, is_classical, load_classical
 from genexai.data.datamodule import RNASeqDataModule
+from genexai.de import check_de_config as check_de_engine
 from genexai.de import run_de
 from genexai.errors import ConfigError
 from genexai.evaluation import compare_methods, write_report
@@ -47,7 +48,8 @@ DE_GENE_SETS = ("all", "expressed", "model")
 
 
 def check_de_config(de_cfg: DictConfig) -> None:
-    """Refuse a bad DE option before any training, not after it."""
+    """Refuse a bad DE option (gene set, inference engine, device) before any training, not after it."""
+    check_de_engine(de_cfg)
     which = de_cfg.get("genes", "all")
     if which not in DE_GENE_SETS:
         raise ConfigError(f"de.genes must be one of {list(DE_GENE_SETS)}, got {which!r}")
@@ -70,6 +72,8 @@ def run_de_baseline(datamodule: RNASeqDataModule, de_cfg: DictConfig) -> tuple[p
     training-split expression filter; with ``data.gene_selection=deseq2`` this is the
     selection's own fit, so a cache hit) or ``model`` (the model's input genes; fastest,
     but no DE hits outside the model).
+    ``de_cfg.inference`` picks PyDESeq2's ``default`` per-gene fits or the batched
+    ``torch`` engine (on ``de_cfg.device``), see :mod:`genexai.de.torch_inference`.
     """
     check_de_config(de_cfg)
     train = datamodule.raw_counts("train")
@@ -86,6 +90,8 @@ def run_de_baseline(datamodule: RNASeqDataModule, de_cfg: DictConfig) -> tuple[p
         lfc_shrink=de_cfg.get("lfc_shrink", False),
         n_cpus=de_cfg.get("n_cpus", 1),
         pseudocount=de_cfg.get("pseudocount", 1.0),
+        inference=de_cfg.get("inference", "default"),
+        device=de_cfg.get("device", "cpu"),
     )
 
 

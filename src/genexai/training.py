@@ -61,7 +61,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         return train_cv(cfg)
     run_dir = Path(cfg.paths.output_dir)
     if cfg.get("evaluate"):
-        check_de_config(cfg.de)
+        check_de_config(cfg.de)  # fail now, not after training
     if rank_zero_only.rank == 0:  # DDP worker processes write nothing of their own
         write_provenance(run_dir, cfg.data)
     pl.seed_everything(cfg.seed, workers=True)

@@ -1,17 +1,30 @@
 """Differential expression baselines on raw training counts: PyDESeq2 (cached) and the Wilcoxon rank-sum test."""
 
 from genexai.de.cache import cache_key, cached_deseq2
-from genexai.de.deseq2 import RESULT_COLUMNS, prepare_inputs, resolve_contrast, run_deseq2
+from genexai.de.deseq2 import (
+    INFERENCE_ENGINES,
+    RESULT_COLUMNS,
+    check_de_config,
+    fit_deseq2,
+    make_inference,
+    prepare_inputs,
+    resolve_contrast,
+    run_deseq2,
+)
 from genexai.de.select import DE_METHODS, SELECTION_MODES, de_ranking, run_de, select_de_genes
 from genexai.de.wilcoxon import run_wilcoxon
 
 __all__ = [
     "DE_METHODS",
+    "INFERENCE_ENGINES",
     "RESULT_COLUMNS",
     "SELECTION_MODES",
     "cache_key",
     "cached_deseq2",
+    "check_de_config",
     "de_ranking",
+    "fit_deseq2",
+    "make_inference",
     "prepare_inputs",
     "resolve_contrast",
     "run_de",

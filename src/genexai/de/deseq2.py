@@ -27,6 +27,58 @@ from genexai.errors import ConfigError, DataError
 
 RESULT_COLUMNS: tuple[str, ...] = ("baseMean", "log2FoldChange", "lfcSE", "stat", "pvalue", "padj")
 
+#: Inference engines selectable by name (``de.inference``).
+INFERENCE_ENGINES: tuple[str, ...] = ("default", "torch")
+
+
+def check_engine(inference: str) -> str:
+    """Return ``inference`` if it names an engine, else raise a one-line ConfigError."""
+    if not isinstance(inference, str) or inference not in INFERENCE_ENGINES:
+        raise ConfigError(
+            f"de.inference must be one of {list(INFERENCE_ENGINES)}, got {inference!r}; "
+            "'default' is PyDESeq2's own per-gene fits, 'torch' fits all genes at once."
+        )
+    return inference
+
+
+def check_de_config(de_cfg) -> None:
+    """Validate ``de.inference`` / ``de.device`` of a DE config up front (one-line ConfigError).
+
+    Called before training when ``evaluate=true``, so a typo does not surface only
+    after the model has trained; CUDA availability is checked for the torch engine.
+    """
+    from genexai.de.torch_inference import check_device_name, resolve_device
+
+    engine = check_engine(de_cfg.get("inference", "default"))
+    device = de_cfg.get("device", "cpu")
+    check_device_name(device)
+    if engine == "torch":
+        resolve_device(device)
+
+
+def make_inference(inference: str = "default", device: str = "cpu", n_cpus: int = 1) -> Inference:
+    """Build the PyDESeq2 inference object for an engine name.
+
+    Parameters
+    ----------
+    inference : {"default", "torch"}
+        ``default``: PyDESeq2's :class:`DefaultInference` (per-gene scipy fits in a
+        joblib loop over ``n_cpus`` processes). ``torch``:
+        :class:`genexai.de.torch_inference.TorchInference` (all genes at once as
+        tensors, ``n_cpus`` torch threads).
+    device : str
+        ``cpu``, ``cuda`` or ``auto``; used by the torch engine only (validated always).
+    n_cpus : int
+        Processes (default engine) or threads (torch engine).
+    """
+    check_engine(inference)
+    from genexai.de.torch_inference import TorchInference, check_device_name
+
+    check_device_name(device)
+    if inference == "torch":
+        return TorchInference(device=device, n_cpus=n_cpus)
+    return DefaultInference(n_cpus=n_cpus)
+
 
 def design_variables(design: str) -> tuple[list[str], str | None]:
     """Parse a design formula with the parser PyDESeq2 itself uses.
@@ -236,7 +288,7 @@ def prepare_inputs(
     return meta, resolved
 
 
-def run_deseq2(
+def fit_deseq2(
     counts: pd.DataFrame,
     metadata: pd.DataFrame,
     design: str = "~condition",
@@ -250,9 +302,14 @@ def run_deseq2(
     continuous: Sequence[str] = (),
     n_cpus: int = 1,
     quiet: bool = True,
-    inference: Inference | None = None,
-) -> pd.DataFrame:
-    """Fit DESeq2 (PyDESeq2) and return its Wald-test results table.
+    inference: Inference | str | None = None,
+    device: str = "cpu",
+) -> tuple[pd.DataFrame, DeseqDataSet]:
+    """Fit DESeq2 (PyDESeq2); return its Wald-test results table and the fitted dataset.
+
+    The same as :func:`run_deseq2`, which most callers want, but also returns the
+    ``DeseqDataSet`` (dispersions, convergence flags ``_genewise_converged``,
+    ``_MAP_converged``, ``_LFC_converged`` in ``.var``) for diagnostics.
 
     Parameters
     ----------
@@ -279,19 +336,25 @@ def run_deseq2(
         Worker processes for PyDESeq2 (ignored when ``inference`` is given with its own).
     quiet : bool
         Silence PyDESeq2's progress messages.
-    inference : pydeseq2.inference.Inference, optional
-        Custom inference backend.
+    inference : pydeseq2.inference.Inference or {"default", "torch"}, optional
+        Inference backend: an object, or an engine name for :func:`make_inference`
+        (``None`` = ``"default"``, PyDESeq2's own).
+    device : str
+        Device of the ``"torch"`` engine: ``cpu``, ``cuda`` or ``auto``.
 
     Returns
     -------
-    pandas.DataFrame
+    results : pandas.DataFrame
         Indexed by gene (name ``"gene"``), columns ``baseMean, log2FoldChange, lfcSE,
         stat, pvalue, padj``; genes PyDESeq2 could not test have NaN statistics.
+    dds : pydeseq2.dds.DeseqDataSet
+        The fitted dataset.
     """
     meta, (variable, tested, ref) = prepare_inputs(
         counts, metadata, design, contrast, ref_level, continuous
     )
-    inference = inference or DefaultInference(n_cpus=n_cpus)
+    if inference is None or isinstance(inference, str):
+        inference = make_inference(inference or "default", device=device, n_cpus=n_cpus)
     with warnings.catch_warnings():
         # We turn this warning into a ConfigError below, with a fix suggested.
         warnings.filterwarnings("ignore", message="The design matrix is not full rank")
@@ -329,4 +392,37 @@ def run_deseq2(
             stats.lfc_shrink(coeff=f"{variable}[T.{tested}]")
     results = stats.results_df.loc[:, list(RESULT_COLUMNS)].copy()
     results.index.name = "gene"
-    return results
+    return results, dds
+
+
+def run_deseq2(
+    counts: pd.DataFrame,
+    metadata: pd.DataFrame,
+    design: str = "~condition",
+    contrast: Sequence[str] | None = None,
+    ref_level: str | None = None,
+    alpha: float = 0.05,
+    lfc_shrink: bool = False,
+    cooks_filter: bool = True,
+    independent_filter: bool = True,
+    refit_cooks: bool = True,
+    continuous: Sequence[str] = (),
+    n_cpus: int = 1,
+    quiet: bool = True,
+    inference: Inference | str | None = None,
+    device: str = "cpu",
+) -> pd.DataFrame:
+    """Fit DESeq2 (PyDESeq2) and return its Wald-test results table.
+
+    Parameters are those of :func:`fit_deseq2`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by gene (name ``"gene"``), columns ``baseMean, log2FoldChange, lfcSE,
+        stat, pvalue, padj``; genes PyDESeq2 could not test have NaN statistics.
+    """
+    return fit_deseq2(
+        counts, metadata, design, contrast, ref_level, alpha, lfc_shrink, cooks_filter,
+        independent_filter, refit_cooks, continuous, n_cpus, quiet, inference, device,
+    )[0]  # fmt: skip

@@ -35,11 +35,14 @@ def run_de(
     lfc_shrink: bool = False,
     n_cpus: int = 1,
     pseudocount: float = 1.0,
+    inference: str = "default",
+    device: str = "cpu",
 ) -> tuple[pd.DataFrame, bool]:
     """Run DE baseline ``method`` on raw counts; return ``(table, cache_hit)``.
 
     ``deseq2`` uses :func:`~genexai.de.cache.cached_deseq2` (``alpha`` drives its
-    independent filtering; ``lfc_shrink``, ``n_cpus``, ``cache_dir`` apply);
+    independent filtering; ``lfc_shrink``, ``n_cpus``, ``cache_dir``, ``inference``,
+    ``device`` apply);
     ``wilcoxon`` uses :func:`~genexai.de.wilcoxon.run_wilcoxon` (``pseudocount``
     applies; never cached, ``cache_hit`` is False).
     """
@@ -48,7 +51,7 @@ def run_de(
 
         return cached_deseq2(
             counts, metadata, cache_dir=cache_dir, design=design, ref_level=ref_level,
-            alpha=alpha, lfc_shrink=lfc_shrink, n_cpus=n_cpus,
+            alpha=alpha, lfc_shrink=lfc_shrink, n_cpus=n_cpus, inference=inference, device=device,
         )
     if method == "wilcoxon":
         from genexai.de.wilcoxon import run_wilcoxon
