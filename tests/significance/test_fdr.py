@@ -136,3 +136,4 @@ def test_importance_share_and_scale_invariant_permutation_pvalues():
     raw = permutation_significance(observed, null, normalize=False)
     np.testing.assert_allclose(raw["pvalue"], [2 / 4, 3 / 4, 3 / 4])
     np.testing.assert_allclose(raw["qvalue"], bh_qvalues(raw["pvalue"].to_numpy()))
+

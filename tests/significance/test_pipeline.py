@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,11 @@ from genexai.builders import build_datamodule
 from genexai.errors import ConfigError
 from genexai.evaluating import evaluate
 from genexai.significance import Recipe, recipe_from_checkpoint
-from genexai.significance.refit import derive_seeds, refit_and_attribute
+from genexai.significance.refit import (
+    derive_seeds,
+    preserved_random_state,
+    refit_and_attribute,
+)
 from genexai.significance.views import permuted_labels, with_decoys
 from genexai.training import train
 from tests.conftest import compose_config
@@ -159,3 +164,33 @@ def test_recipe_and_seeds():
 def small_sim_module(tmp_path_factory):
     cfg = compose_config("train", [*QUIET, *SMALL, "data.adata.de_fraction=0.1"], tmp_path_factory.mktemp("dm"))
     return build_datamodule(cfg)
+
+
+@pytest.mark.parametrize("method", ["permutation", "decoy"])
+def test_transformer_gets_pvalues_too(tmp_path, method):
+    """Same code path as the MLP (Lightning); slow at full size, so only a tiny model here."""
+    extra = ["significance.n_permutations=2"] if method == "permutation" else []
+    cfg = compose_config(
+        "train",
+        [*QUIET, "model=transformer", "data.adata.n_samples=40", "data.adata.n_genes=120", "data.n_genes=40",
+         "model.backbone.d_model=16", "model.backbone.n_layers=1", "trainer.max_epochs=2",
+         "attribution.methods=[{name: attention}, {name: saliency}]", f"significance={method}", *extra],
+        tmp_path,
+    )
+    train(cfg)
+    importance = pd.read_parquet(tmp_path / "importance.parquet")
+    assert set(importance["method"]) == {"attention", "saliency"}
+    assert importance["qvalue"].between(0, 1).all() and set(importance["significance"]) == {method}
+    if method == "permutation":
+        assert set(np.round(importance["pvalue"] * 3).astype(int)) <= {1, 2, 3}  # B = 2: p in {1/3, 2/3, 1}
+
+
+def test_the_significance_step_leaves_the_global_random_state_alone():
+    before = (random.random(), np.random.random(), torch.rand(1).item())
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    expected = (random.random(), np.random.random(), torch.rand(1).item())
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    with preserved_random_state():
+        random.seed(5), np.random.seed(5), torch.manual_seed(5)
+        random.random(), np.random.random(), torch.rand(1)
+    assert (random.random(), np.random.random(), torch.rand(1).item()) == expected != before

@@ -89,16 +89,23 @@ def _significance(calls: pd.DataFrame | None) -> str:
         if truth
         else ""
     )
+    nulls = "; ".join(_NULLS.get(k, k) for k in kinds)
     return (
         f"<h2>Significance: genes called at nominal FDR {alpha:g}</h2>"
-        f"<p>Attribution methods: genes with q &lt; {alpha:g} ({html.escape(', '.join(kinds))} null; "
-        "permutation: B models retrained on shuffled labels, p = (1 + #null &ge; observed)/(B + 1), then BH; "
-        "decoy: target&ndash;decoy FDR against permuted decoy genes). DESeq2: padj &lt; "
-        f"{alpha:g} on every gene it tested (deseq2) and on the model's genes only (deseq2_model_genes).{note}</p>"
+        f"<p>Attribution methods: genes with q &lt; {alpha:g}, q-values from {html.escape(nulls)}. "
+        f"DESeq2: padj &lt; {alpha:g} on every gene it tested (deseq2) and on the model's genes only "
+        f"(deseq2_model_genes).{html.escape(note)}</p>"
         f'<div class="scroll">{_table(calls[columns])}</div>'
     )
 
 
+_NULLS = {
+    "permutation": "a label-permutation null (B models retrained on shuffled labels; per gene "
+    "p = (1 + #null ≥ observed) / (B + 1), then Benjamini–Hochberg)",
+    "permutation_pooled": "a label-permutation null pooled across genes (p = (1 + #null values of any gene "
+    "≥ observed) / (B·G + 1), then Benjamini–Hochberg)",
+    "decoy": "decoy genes (target–decoy FDR against copies of the genes permuted across samples)",
+}
 _TRUTH_COLUMNS = ("n_true", "n_true_tested", "true_calls", "false_calls", "fdp", "power", "power_model_genes")
 
 

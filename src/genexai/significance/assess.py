@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from genexai.errors import ConfigError
 from genexai.significance.decoy import decoy_run, decoy_significance
 from genexai.significance.permutation import permutation_null, permutation_significance
-from genexai.significance.refit import Recipe
+from genexai.significance.refit import Recipe, preserved_random_state
 from genexai.utils.io import atomic_write, write_json
 
 __all__ = ["METHODS", "assess_significance", "significance_method"]
@@ -82,6 +82,34 @@ def assess_significance(
     alpha = float(settings.get("alpha", 0.05))
     out_dir = Path(run_dir) / "significance"
     start = time.perf_counter()
+    with preserved_random_state():
+        importance, extra = _run(method, settings, cfg, datamodule, importance, recipe, seed, out_dir)
+    called = importance.groupby("method", sort=False)["qvalue"].apply(lambda q: int((q < alpha).sum()))
+    info = {
+        "method": method,
+        "alpha": alpha,
+        "seed": seed,
+        "recipe": recipe.as_dict(),
+        **extra,
+        "n_called": {str(k): v for k, v in called.items()},
+        "seconds": time.perf_counter() - start,
+    }
+    write_json(out_dir / "significance.json", info)
+    log.info("significance (%s): genes at q < %g per method: %s", method, alpha, info["n_called"])
+    return importance, info
+
+
+def _run(
+    method: str,
+    settings: dict[str, Any],
+    cfg: DictConfig,
+    datamodule,
+    importance: pd.DataFrame,
+    recipe: Recipe,
+    seed: int,
+    out_dir: Path,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Null or decoy importances → the table with significance columns, and the method's settings for the summary."""
     if method == "permutation":
         pooled = settings.get("pooled", False)
         if not isinstance(pooled, bool):
@@ -108,16 +136,4 @@ def assess_significance(
         importance = decoy_significance(importance, decoys, plus_one=plus_one)
         n_decoys = int(decoys.loc[decoys["method"] == decoys["method"].iloc[0], "is_decoy"].sum())
         extra = {"decoy_ratio": ratio, "n_decoys": n_decoys, "plus_one": plus_one}
-    called = importance.groupby("method", sort=False)["qvalue"].apply(lambda q: int((q < alpha).sum()))
-    info = {
-        "method": method,
-        "alpha": alpha,
-        "seed": seed,
-        "recipe": recipe.as_dict(),
-        **extra,
-        "n_called": {str(k): v for k, v in called.items()},
-        "seconds": time.perf_counter() - start,
-    }
-    write_json(out_dir / "significance.json", info)
-    log.info("significance (%s): genes at q < %g per method: %s", method, alpha, info["n_called"])
-    return importance, info
+    return importance, extra

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import random
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -94,6 +96,27 @@ def derive_seeds(seed: int, n: int, stream: int) -> list[int]:
     """
     children = np.random.SeedSequence(entropy=int(seed), spawn_key=(int(stream),)).spawn(n)
     return [int(child.generate_state(1, dtype=np.uint32)[0]) for child in children]
+
+
+@contextlib.contextmanager
+def preserved_random_state() -> Iterator[None]:
+    """Restore Python's, NumPy's and torch's global RNG state (and Lightning's seed variable) afterwards.
+
+    Null and decoy models are seeded with ``pl.seed_everything``; whatever runs after the
+    significance step must not depend on how many of them were trained.
+    """
+    python_state, numpy_state, torch_state = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    seed_var = os.environ.get("PL_GLOBAL_SEED")
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+        torch.set_rng_state(torch_state)
+        if seed_var is None:
+            os.environ.pop("PL_GLOBAL_SEED", None)
+        else:
+            os.environ["PL_GLOBAL_SEED"] = seed_var
 
 
 @contextlib.contextmanager
