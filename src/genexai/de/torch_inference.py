@@ -218,7 +218,8 @@ class TorchInference(DefaultInference):
         larger value (e.g. 2**24) fills the device better.
     alpha_tol : float
         Newton stops when the projected gradient of the dispersion objective (in
-        ``log alpha``) is below this value or the step is below ``1e-10``.
+        ``log alpha``) is below this value, or after a final Newton step shorter than
+        1e-4 (quadratic convergence: within ~1e-8 of the optimum).
     alpha_maxiter : int
         Newton iterations before a gene is handed to PyDESeq2's per-gene fit.
     match_lbfgsb : bool
@@ -289,8 +290,8 @@ class TorchInference(DefaultInference):
         design_matrix: np.ndarray,
         min_mu: float,
     ) -> np.ndarray:
-        # One multi-output least-squares fit (same LAPACK solver as PyDESeq2's per-gene
-        # LinearRegression, bit-identical results, ~1000x fewer calls). Exactness matters
+        # One multi-output least-squares fit (the LAPACK solver of PyDESeq2's per-gene
+        # LinearRegression; bit-identical results in our checks, ~1000x fewer calls). Exactness matters
         # here: these means feed the dispersion fit, where PyDESeq2's L-BFGS-B result for
         # near-Poisson genes changes with 1e-13 changes of its input.
         reg = LinearRegression(fit_intercept=False)
