@@ -38,7 +38,13 @@ import torch
 import yaml
 from pydeseq2.default_inference import DefaultInference
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from genexai.data.simulate import simulate_counts
@@ -65,10 +71,10 @@ class PerturbedDefaultInference(DefaultInference):
     def _perturb(self, mu: np.ndarray) -> np.ndarray:
         return mu * (1.0 + self._scale * self._rng.uniform(-1.0, 1.0, mu.shape))
 
-    def lin_reg_mu(self, *args, **kwargs):  # noqa: D102
+    def lin_reg_mu(self, *args, **kwargs):
         return self._perturb(super().lin_reg_mu(*args, **kwargs))
 
-    def irls(self, *args, **kwargs):  # noqa: D102
+    def irls(self, *args, **kwargs):
         beta, mu, hat, converged = super().irls(*args, **kwargs)
         return beta, self._perturb(mu), hat, converged
 

@@ -172,7 +172,7 @@ def test_agrees_with_default_inference_on_pasilla():
 
     Genes where PyDESeq2's own optimiser reports failure are left out of the strict
     check (for its MAP dispersions it then falls back to a grid search without the
-    prior; we return the MAP optimum): 3-4 of ~8,800 tested genes.
+    prior; we return the MAP optimum): 22 of ~8,800 tested genes, 7 of which differ.
     """
     counts_path, metadata_path = real_data("pasilla")
     counts = pd.read_csv(counts_path, index_col="sample")
