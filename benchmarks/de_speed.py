@@ -12,7 +12,11 @@ time inside its Inference methods (the rest is PyDESeq2's own pipeline), and the
 agreement of the first repeat's tables (:mod:`genexai.de.agreement`): max relative
 error of log2FoldChange / pvalue / padj over genes whose default padj is not NaN,
 the number of genes outside ``|a-b| <= 0.02|b| + 1e-12``, and whether the rule holds
-for all genes and for the genes where PyDESeq2's own optimisers converged.
+for all genes and for the genes where PyDESeq2's own optimisers converged. By default
+(``--no-prior-fallback`` skips it) one more default fit, with the prior kept where
+PyDESeq2's MAP dispersion fit falls back to a grid search
+(:class:`genexai.de.agreement.PriorFallbackInference`; PyDESeq2 0.5.4 drops it there, R's
+DESeq2 keeps it), and the agreement of torch with that fit on every gene.
 
 ``--noise-floor`` adds one default run whose intermediate means (``lin_reg_mu`` /
 ``irls`` outputs) are multiplied by ``1 + u * 1e-13`` (``u`` uniform in [-1, 1]), a
@@ -49,7 +53,7 @@ from rich.table import Table
 
 from genexai.data.simulate import simulate_counts
 from genexai.de import fit_deseq2
-from genexai.de.agreement import COLUMNS, agreement, unconverged_genes
+from genexai.de.agreement import COLUMNS, PriorFallbackInference, agreement, unconverged_genes
 from genexai.de.torch_inference import TorchInference
 from genexai.utils.io import atomic_write
 
@@ -158,6 +162,15 @@ def benchmark(data: dict, cpus: int, args: argparse.Namespace, progress: Progres
     row["agree_converged"] = converged["agree"]
     row["max_rel_pvalue_converged"] = converged["max_rel_pvalue"]
     row["torch_per_gene_fallbacks"] = sum(fallbacks.values())
+    if args.prior_fallback:
+        progress.update(task, description=f"{data['name']}: default with the prior kept in its MAP fallback")
+        fixed, fixed_dds, _ = fit(data, PriorFallbackInference(n_cpus=cpus))
+        versus_fixed = agreement(tables["torch"], fixed)
+        row["map_fallback_genes"] = int((~fixed_dds.var["_MAP_converged"].fillna(True).astype(bool)).sum())
+        for column in COLUMNS:
+            row[f"prior_fallback_max_rel_{column}"] = versus_fixed[f"max_rel_{column}"]
+            row[f"prior_fallback_n_over_{column}"] = versus_fixed[f"n_over_{column}"]
+        row["agree_prior_fallback"] = versus_fixed["agree"]
     if args.noise_floor:
         progress.update(task, description=f"{data['name']}: default, means perturbed by 1e-13")
         perturbed, _, _ = fit(data, PerturbedDefaultInference(n_cpus=cpus))
@@ -173,10 +186,14 @@ def show(rows: list[dict], console: Console) -> None:
     table = Table(title="DESeq2: torch vs PyDESeq2 default inference (median wall seconds)")
     for column in ("dataset", "n", "genes", "cpus", "default_s", "torch_s", "speedup", "torch inference_s",
                    "max rel lfc", "max rel p", "max rel padj", "genes cmp", "n over lfc/p/padj", "agree",
-                   "agree (converged)", "noise floor n over p/padj"):  # fmt: skip
+                   "agree (converged)", "agree (prior fallback)", "noise floor n over p/padj"):  # fmt: skip
         table.add_column(column, justify="right")
     for r in rows:
         floor = f"{r['floor_n_over_pvalue']}/{r['floor_n_over_padj']}" if "floor_agree" in r else "-"
+        fixed = "-"
+        if "agree_prior_fallback" in r:
+            fixed = (f"{'yes' if r['agree_prior_fallback'] else 'no'} "
+                     f"(max rel p {r['prior_fallback_max_rel_pvalue']:.2g})")  # fmt: skip
         table.add_row(
             r["dataset"], str(r["n_samples"]), str(r["n_genes"]), str(r["cpus"]), f"{r['default_s']:.1f}",
             f"{r['torch_s']:.2f}", f"{r['speedup']:.1f}x", f"{r['torch_inference_s']:.2f}",
@@ -185,6 +202,7 @@ def show(rows: list[dict], console: Console) -> None:
             f"{r['n_over_log2FoldChange']}/{r['n_over_pvalue']}/{r['n_over_padj']}",
             "yes" if r["agree"] else "no",
             f"{'yes' if r['agree_converged'] else 'no'} ({r['pydeseq2_unconverged']} excl.)",
+            fixed,
             floor,
         )  # fmt: skip
     console.print(table)
@@ -214,6 +232,10 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, nargs="+", default=[1], help="n_cpus of the default engine = torch threads")
     parser.add_argument("--device", default="cpu", help="torch engine device: cpu | cuda | auto")
     parser.add_argument("--noise-floor", action="store_true", help="also run a 1e-13-perturbed default fit")
+    parser.add_argument(
+        "--prior-fallback", action=argparse.BooleanOptionalAction, default=True,
+        help="also fit the default engine with the prior kept in its MAP grid fallback (one more run)",
+    )  # fmt: skip
     parser.add_argument("--data-root", type=Path, default=DATA_ROOT)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "de_speed.csv")
     args = parser.parse_args()

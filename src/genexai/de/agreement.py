@@ -9,16 +9,23 @@ Rule: for every gene whose ``padj`` is not NaN in the reference, and for each of
 by 1e-4 (far below the optimisers' tolerances) already moves the p-value by > 2%.
 The reported "relative error" is ``|ours - reference| / |reference|``; the "excess" is
 ``|ours - reference| / (rtol |reference| + atol)`` (agreement means excess <= 1).
+
+Reference: PyDESeq2's default inference, or :class:`PriorFallbackInference` (the same,
+with the prior kept where PyDESeq2 0.5.4's MAP dispersion fit falls back to a grid
+search: there PyDESeq2 drops the prior by mistake, R's DESeq2 does not).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
+from pydeseq2.default_inference import DefaultInference
+from pydeseq2.grid_search import grid_fit_alpha
 
-__all__ = ["COLUMNS", "agreement", "unconverged_genes"]
+__all__ = ["COLUMNS", "PriorFallbackInference", "agreement", "unconverged_genes"]
 
 COLUMNS: tuple[str, ...] = ("log2FoldChange", "pvalue", "padj")
 
@@ -85,3 +92,52 @@ def agreement(
         agree = agree and not over.any()
     out["agree"] = bool(agree)
     return out
+
+
+class PriorFallbackInference(DefaultInference):
+    """PyDESeq2's DefaultInference whose MAP dispersion fallback keeps the prior.
+
+    Why: in PyDESeq2 0.5.4, when L-BFGS-B fails on a gene's dispersion,
+    ``utils.fit_alpha_mle`` falls back to ``grid_fit_alpha`` *without* passing
+    ``prior_disp_var``/``prior_reg``: for the MAP fit that silently returns the gene-wise
+    MLE instead of the MAP estimate. R's DESeq2 keeps the prior in its grid fallback
+    (``fitDispGridWrapper`` in ``estimateDispersionsMAP``). This class changes nothing
+    else: genes whose L-BFGS-B converged keep PyDESeq2's exact answer; the others are
+    re-fitted by the same ``grid_fit_alpha`` with the prior, on a finer grid
+    (``grid_length`` 4,000 instead of 100: steps of ~3e-6 in log alpha instead of ~4e-3,
+    which for a gene with p ~ 1e-10 already moves the p-value by 3%). It is the reference for
+    :class:`~genexai.de.torch_inference.TorchInference` on the genes where PyDESeq2's
+    MAP optimiser aborts (its line search fails on high-count genes, where rounding in
+    the likelihood exceeds the decrease left near the optimum), and is used only by the
+    agreement checks (``benchmarks/de_speed.py --prior-fallback``, tests).
+    """
+
+    def __init__(self, *args, grid_length: int = 4000, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.grid_length = int(grid_length)
+
+    def alpha_mle(
+        self,
+        counts: np.ndarray,
+        design_matrix: np.ndarray,
+        mu: np.ndarray,
+        alpha_hat: np.ndarray,
+        min_disp: float,
+        max_disp: float,
+        prior_disp_var: float | None = None,
+        cr_reg: bool = True,
+        prior_reg: bool = False,
+        optimizer: Literal["BFGS", "L-BFGS-B"] = "L-BFGS-B",
+    ) -> tuple[np.ndarray, np.ndarray]:
+        dispersions, converged = super().alpha_mle(
+            counts, design_matrix, mu, alpha_hat, min_disp, max_disp, prior_disp_var, cr_reg, prior_reg, optimizer
+        )
+        if prior_reg:
+            for gene in np.flatnonzero(~converged):
+                dispersions[gene] = np.exp(
+                    grid_fit_alpha(
+                        counts[:, gene], design_matrix, mu[:, gene], alpha_hat[gene], min_disp, max_disp,
+                        prior_disp_var=prior_disp_var, cr_reg=cr_reg, prior_reg=True, grid_length=self.grid_length,
+                    )
+                )  # fmt: skip
+        return dispersions, converged
