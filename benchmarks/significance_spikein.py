@@ -37,6 +37,10 @@ _RIDGE = [
     "model.importance_methods=[{name:coefficients},{name:coef_x_input}]",
 ]  # fmt: skip
 _XGB = ["model=xgboost", "model.importance_methods=[{name:tree_shap},{name:impurity}]"]
+SHOWN = (
+    "model", "method", "significance", "n_tested", "n_true_tested", "n_called", "true_calls", "false_calls",
+    "fdp", "power", "power_model_genes", "jaccard_deseq2",
+)  # fmt: skip
 
 
 def configurations(n_permutations: int, decoy_ratio: float) -> dict[str, list[str]]:
@@ -72,16 +76,13 @@ def run(name: str, overrides: list[str], common: list[str], out: Path, console: 
 
 
 def collate(tables: dict[str, Path]) -> pd.DataFrame:
-    """One row per (run, method) and one DESeq2 row (identical across runs: same samples)."""
-    rows = []
-    for name, path in tables.items():
-        frame = pd.read_csv(path)
-        model = name.rsplit("_", 1)[0]
-        deseq2 = frame["method"].str.startswith("deseq2")
-        ml = frame[~deseq2].assign(run=name, model=model)
-        rows.append(ml)
-        if not any(r["method"].eq("deseq2").any() for r in rows[:-1]):
-            rows.append(frame[frame["method"].eq("deseq2")].assign(run=name, model="deseq2"))
+    """One DESeq2 row (the first run's: every run fits the same samples), then one row per (run, method)."""
+    frames = {name: pd.read_csv(path) for name, path in tables.items()}
+    first_name, first = next(iter(frames.items()))
+    rows = [first[first["method"].eq("deseq2")].assign(run=first_name, model="deseq2")]
+    for name, frame in frames.items():
+        ml = frame[~frame["method"].str.startswith("deseq2")]
+        rows.append(ml.assign(run=name, model=name.rsplit("_", 1)[0]))
     return pd.concat(rows, ignore_index=True)
 
 
@@ -112,12 +113,10 @@ def main() -> None:
     result = collate(tables)
     result.to_csv(args.out / "significance_spikein.csv", index=False)
     table = Table(title=f"{args.data}: genes called at nominal FDR {result['alpha'].iloc[0]}")
-    for column in ("model", "method", "significance", "n_tested", "n_true_tested", "n_called", "true_calls",
-                   "false_calls", "fdp", "power", "power_model_genes", "jaccard_deseq2"):  # fmt: skip
+    for column in SHOWN:
         table.add_column(column)
     for record in result.to_dict("records"):
-        table.add_row(*(f"{record[c]:.3f}" if isinstance(record[c], float) else str(record[c])
-                        for c in (c.header for c in table.columns)))  # fmt: skip
+        table.add_row(*(f"{record[c]:.3f}" if isinstance(record[c], float) else str(record[c]) for c in SHOWN))
     console.print(table)
     console.print(f"wrote {args.out / 'significance_spikein.csv'}")
 
