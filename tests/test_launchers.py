@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from genexai.config import CONFIG_DIR
 
@@ -33,5 +34,7 @@ def test_submitit_local_sweep_runs_every_job(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = (tmp_path / "train" / "multiruns").iterdir()
-    for job in ("0", "1"):
-        assert json.loads((sweep / job / "metrics.json").read_text())["n_genes"] > 0
+    for seed in (0, 1):  # each job ran its own override on the full default gene set
+        job = sweep / str(seed)
+        assert OmegaConf.load(job / "config.yaml").seed == seed
+        assert json.loads((job / "metrics.json").read_text())["n_genes"] == 1000  # configs/data/_common.yaml

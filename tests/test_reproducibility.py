@@ -54,7 +54,10 @@ def test_same_config_and_seed_give_identical_files(tmp_path):
     # the comparison is not vacuous: another seed changes the model and so its attributions
     other = _run(tmp_path / "seed1", ["seed=1"])
     assert (tmp_path / "seed1" / "importance.csv").read_bytes() != (first / "importance.csv").read_bytes()
-    assert other["test/auroc"] >= 0.0
+    # ... and every check above can see it: the metrics and the comparison table differ too
+    assert _comparable(other) != _comparable(metrics[0])
+    comparison = "evaluation/comparison.csv"
+    assert (tmp_path / "seed1" / comparison).read_bytes() != (first / comparison).read_bytes()
 
 
 def test_run_dir_records_versions_commit_and_data_hashes(tmp_path):

@@ -26,8 +26,10 @@ def test_forward_shape_and_backward(value_encoding: str, x: torch.Tensor) -> Non
     model = make(value_encoding).train()
     logits = model(x)
     assert logits.shape == (5, 3)
-    logits.sum().backward()
-    assert model.gene_embedding.weight.grad is not None
+    nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 0, 1])).backward()
+    # Every parameter must learn: a detached path or an unused module leaves a zero (or no) gradient.
+    no_gradient = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not no_gradient, no_gradient
 
 
 def test_invalid_settings_raise_config_error(x: torch.Tensor) -> None:
