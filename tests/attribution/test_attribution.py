@@ -26,7 +26,7 @@ from genexai.models.mlp import MLP
 from genexai.models.transformer import GeneTokenTransformer
 
 GRADIENT = ["integrated_gradients", "input_x_gradient", "saliency", "gradient_shap"]
-ATTENTION = ["attention", "attention_rollout", "grad_attention"]
+ATTENTION = ["attention", "attention_rollout", "grad_attention", "attnlrp"]  # need attention layers
 FAST = {"integrated_gradients": {"n_steps": 16}, "gradient_shap": {"n_samples": 8}}
 
 
