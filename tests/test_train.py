@@ -94,9 +94,10 @@ def test_transformer_on_every_gene_with_the_gpu_settings_runs_on_cpu(train_cfg):
 @pytest.mark.parametrize("model", ["transformer", "mlp"])
 def test_default_attribution_runs_attnlrp_on_the_transformer_only(train_cfg, model):
     """`python train.py model=transformer` runs AttnLRP with the default methods; the MLP skips it with a reason."""
+    tiny = ["model.backbone.d_model=16", "model.backbone.n_layers=1"] if model == "transformer" else []
     cfg = train_cfg([
         f"model={model}", "data.adata.n_samples=40", "data.adata.n_genes=60", "data.n_genes=20",
-        "trainer.max_epochs=1", *(["model.backbone.d_model=16", "model.backbone.n_layers=1"] if model == "transformer" else []),
+        "trainer.max_epochs=1", *tiny,
     ])
     assert {"name": "attnlrp"} in list(cfg.attribution.methods)
     metrics = train(cfg)

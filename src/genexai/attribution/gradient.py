@@ -97,8 +97,9 @@ class IntegratedGradientsMethod(_CaptumMethod):
 
     The default baseline is all zeros, i.e. the training mean after per-gene
     standardisation. Completeness: a sample's scores sum to ``f(x) - f(baseline)``, ``f``
-    the explained log-odds (``z_B - z_A``), up to ``last_delta`` (shrinks with ``n_steps``). The ``n_steps`` interpolated copies
-    of a batch are evaluated ``internal_batch_size`` (default ``batch_size``) at a time.
+    the explained log-odds (``z_B - z_A``), up to ``last_delta`` (shrinks with
+    ``n_steps``). The ``n_steps`` interpolated copies of a batch are evaluated
+    ``internal_batch_size`` (default ``batch_size``) at a time.
     """
 
     direction = "baseline"
