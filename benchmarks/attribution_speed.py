@@ -28,7 +28,7 @@ from genexai.models.transformer import GeneTokenTransformer
 METHODS = {
     "mlp": ["saliency", "input_x_gradient", "integrated_gradients", "gradient_shap", "deep_lift"],
     "transformer": ["attention", "attention_rollout", "grad_attention", "saliency", "input_x_gradient",
-                    "integrated_gradients", "gradient_shap"],
+                    "integrated_gradients", "gradient_shap", "attnlrp"],
 }
 
 

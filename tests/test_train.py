@@ -89,3 +89,21 @@ def test_transformer_on_every_gene_with_the_gpu_settings_runs_on_cpu(train_cfg):
     importance = pd.read_csv(Path(cfg.paths.output_dir) / "importance.csv")
     assert metrics["n_genes"] > 100  # every expressed gene is a token, not a top-variance subset
     assert importance["gene"].nunique() == metrics["n_genes"]
+
+
+@pytest.mark.parametrize("model", ["transformer", "mlp"])
+def test_default_attribution_runs_attnlrp_on_the_transformer_only(train_cfg, model):
+    """`python train.py model=transformer` runs AttnLRP with the default methods; the MLP skips it with a reason."""
+    tiny = ["model.backbone.d_model=16", "model.backbone.n_layers=1"] if model == "transformer" else []
+    cfg = train_cfg([
+        f"model={model}", "data.adata.n_samples=40", "data.adata.n_genes=60", "data.n_genes=20",
+        "trainer.max_epochs=1", *tiny,
+    ])
+    assert {"name": "attnlrp"} in list(cfg.attribution.methods)
+    metrics = train(cfg)
+    methods = set(pd.read_csv(Path(cfg.paths.output_dir) / "importance.csv")["method"])
+    info = metrics["attribution"]["attnlrp"]
+    if model == "transformer":
+        assert "attnlrp" in methods and "delta_abs_mean" in info and "cls_relevance_mean" in info
+    else:
+        assert "attnlrp" not in methods and "no attention layers" in info["skipped"]

@@ -26,7 +26,7 @@ from genexai.models.mlp import MLP
 from genexai.models.transformer import GeneTokenTransformer
 
 GRADIENT = ["integrated_gradients", "input_x_gradient", "saliency", "gradient_shap"]
-ATTENTION = ["attention", "attention_rollout", "grad_attention"]
+ATTENTION = ["attention", "attention_rollout", "grad_attention", "attnlrp"]  # need attention layers
 FAST = {"integrated_gradients": {"n_steps": 16}, "gradient_shap": {"n_samples": 8}}
 
 
@@ -230,7 +230,7 @@ def test_attention_methods_match_dense_definitions() -> None:
     x = torch.randn(4, 20, generator=torch.Generator().manual_seed(5))
     logits, weights = dense_attention(model, x)
     torch.testing.assert_close(logits, model(x))
-    logits[:, 1].sum().backward()
+    (logits[:, 1] - logits[:, 0]).sum().backward()  # grad_attention explains the log-odds z_B - z_A
     eye = torch.eye(21)
 
     cls = get_attribution("attention", model).attribute(x)
@@ -256,8 +256,9 @@ def test_integrated_gradients_completeness(model: nn.Module, narrow: Planted) ->
     x = narrow.x[:8]
     method = get_attribution("integrated_gradients", model, n_steps=64)
     attr = method.attribute(x)
-    with torch.no_grad():
-        gap = model(x)[:, 1] - model(torch.zeros_like(x))[:, 1]
+    with torch.no_grad():  # completeness against the explained log-odds z_B - z_A, not logit B
+        log_odds = model(x) @ torch.tensor([-1.0, 1.0])
+        gap = log_odds - model(torch.zeros_like(x)) @ torch.tensor([-1.0, 1.0])
     torch.testing.assert_close(attr.sum(1), gap, atol=5e-3, rtol=2e-2)
     assert method.last_delta is not None and method.last_delta.abs().max() < 5e-3
 

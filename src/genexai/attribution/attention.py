@@ -3,7 +3,8 @@
 All three read attention from recorded queries/keys (``AttentionRecord``) and rebuild it
 one block of query rows at a time, so memory is ``O(batch * heads * chunk * N)``, never
 ``O(N^2)``. ``attention`` and ``attention_rollout`` are class-agnostic (``target`` is
-ignored); ``grad_attention`` weights attention by the gradient of the ``target`` logit.
+ignored); ``grad_attention`` weights attention by the gradient of the ``target``'s
+log-odds (``z_B - z_A`` by default, :mod:`genexai.attribution.target`).
 All three are non-negative.
 """
 
@@ -16,6 +17,7 @@ from torch import Tensor, nn
 
 from genexai.attribution.base import AttributionMethod
 from genexai.attribution.registry import register
+from genexai.attribution.target import log_odds
 from genexai.errors import AttributionError, ConfigError
 from genexai.models.transformer import AttentionRecord, GeneTokenTransformer
 
@@ -126,7 +128,7 @@ class GradAttention(_AttentionMethod):
     def attribute_batch(self, x: Tensor, target: Tensor) -> tuple[Tensor, None]:
         with self.model.record_attention() as records:
             logits = self.model(x)
-        score = logits.gather(1, target[:, None]).sum()  # samples are independent: sum = per-sample grads
+        score = log_odds(logits, target).sum()  # samples are independent: sum = per-sample grads
         grads = torch.autograd.grad(score, [rec.out for rec in records])
 
         def rows_fn(layer: int, rows: slice) -> Tensor:

@@ -1,8 +1,10 @@
 """The one interface every attribution method presents (Captum-shaped).
 
-``method.attribute(inputs, target=1)`` returns one score per sample and gene. The base
-class owns everything the methods share: eval mode, batching, device placement, target
-handling, seeding and convergence deltas, so each method only implements one batch.
+``method.attribute(inputs, target=1)`` returns one score per sample and gene, explaining
+the log-odds of class ``target`` against the reference (``z_1 - z_0`` for two classes;
+:mod:`genexai.attribution.target`). The base class owns everything the methods share:
+eval mode, batching, device placement, target handling, seeding and convergence deltas,
+so each method only implements one batch.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from genexai.attribution.target import LogOdds, check_targets
 from genexai.errors import AttributionError, ConfigError
 
 Target = int | Tensor
@@ -69,6 +72,8 @@ class AttributionMethod(ABC):
         if batch_size < 1:
             raise ConfigError(f"{self.name}: batch_size={batch_size} must be a positive integer")
         self.model, self.batch_size, self.seed = model, batch_size, seed
+        # What gradient methods differentiate: column t = the log-odds contrast of class t.
+        self.log_odds_model = LogOdds(model)
         self.last_delta: Tensor | None = None
         self.check_model(model)
 
@@ -77,13 +82,18 @@ class AttributionMethod(ABC):
 
     @abstractmethod
     def attribute_batch(self, x: Tensor, target: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Attributions ``[b, G]`` for one batch on the model's device, and an optional delta ``[b]``."""
+        """Attributions ``[b, G]`` for one batch on the model's device, and an optional delta ``[b]``.
+
+        Gradient methods explain ``log_odds(model(x), target)``, e.g. through
+        ``self.log_odds_model`` whose column ``t`` is that contrast.
+        """
 
     def attribute(self, inputs: Tensor | np.ndarray, target: Target = 1) -> Tensor:
-        """Attributions ``[B, G]`` (float32, CPU) of the ``target`` logit for each sample.
+        """Attributions ``[B, G]`` (float32, CPU) of the log-odds of class ``target`` for each sample.
 
-        ``target`` is a class index for all samples or a tensor ``[B]``; the default 1
-        (class "B") makes signed scores read as evidence for B over the reference A.
+        ``target`` is a class index for all samples or a tensor ``[B]``. With two classes the
+        default 1 explains ``z_B - z_A`` (``z_1 - z_0``): a positive score is evidence for
+        B over the reference A, and ``target=0`` gives exactly the negated scores.
         """
         x = torch.as_tensor(inputs, dtype=torch.float32)
         if x.ndim != 2:
@@ -94,6 +104,9 @@ class AttributionMethod(ABC):
         self.model.eval()
         chunks, deltas = [], []
         try:
+            if x.shape[0]:
+                with torch.no_grad():  # one sample tells the number of classes the targets must fit
+                    check_targets(targets, self.model(x[:1].to(device)).shape[1])
             # Gradients are needed even when called from a Lightning test/predict loop.
             with seeded(self.seed), torch.inference_mode(False), torch.enable_grad():
                 for start in range(0, x.shape[0], self.batch_size):

@@ -38,10 +38,11 @@ def compute_attributions(
         optional ``"label"`` names the result (default: ``name``) so one method can be
         run with two settings.
     target, seed
-        Class to explain (int or per-sample tensor) and default seed for every method.
+        Class whose log-odds against the reference are explained (int or per-sample
+        tensor; ``1`` = ``z_B - z_A``) and the default seed for every method.
     skip_inapplicable
-        Skip (with a log line) methods that refuse this model, e.g. attention methods on
-        the MLP or DeepLift on the transformer, instead of raising ``AttributionError``.
+        Skip (with a log line) methods that refuse this model, e.g. attention methods or
+        AttnLRP on the MLP or DeepLift on the transformer, instead of raising ``AttributionError``.
 
     Returns
     -------

@@ -4,7 +4,10 @@ For a :class:`GeneTokenTransformer` with ``value_encoding="binned"`` the input i
 bucketised (no gradient), so Integrated Gradients, Input x Gradient and GradientShap
 switch to Captum's layer variants on the value-embedding layer and sum over the
 embedding dimension (one score per gene token); saliency and DeepLift have no such
-reading and refuse. All scores are signed: positive = pushes the ``target`` logit up.
+reading and refuse. Every explainer differentiates the backbone wrapped in
+:class:`~genexai.attribution.target.LogOdds`, so all scores (and IG's completeness and
+convergence delta) refer to the log-odds ``z_target - z_ref`` (``z_B - z_A`` by default):
+positive = pushes toward class ``target``.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ class _CaptumMethod(AttributionMethod):
         super().__init__(model, batch_size=batch_size, seed=seed)
         self.layer = self.model.value_encoder if _is_binned(self.model) else None
         if self.layer is None:
-            self.explainer = self.captum_cls(self.model)
+            self.explainer = self.captum_cls(self.log_odds_model)
         elif self.layer_cls is None:
             raise AttributionError(
                 f"{self.name} needs gradients w.r.t. expression values, but this transformer bins them "
@@ -53,7 +56,7 @@ class _CaptumMethod(AttributionMethod):
                 "or value_encoding='continuous'"
             )
         else:
-            self.explainer = self.layer_cls(self.model, self.layer)
+            self.explainer = self.layer_cls(self.log_odds_model, self.layer)
 
     def captum_kwargs(self, x: Tensor) -> dict[str, Any]:
         """Method-specific keyword arguments for ``explainer.attribute`` on batch ``x``."""
@@ -93,9 +96,10 @@ class IntegratedGradientsMethod(_CaptumMethod):
     """Integrated Gradients (Sundararajan et al. 2017) from an explicit baseline.
 
     The default baseline is all zeros, i.e. the training mean after per-gene
-    standardisation. Completeness: a sample's scores sum to ``f(x) - f(baseline)``
-    up to ``last_delta`` (shrinks with ``n_steps``). The ``n_steps`` interpolated copies
-    of a batch are evaluated ``internal_batch_size`` (default ``batch_size``) at a time.
+    standardisation. Completeness: a sample's scores sum to ``f(x) - f(baseline)``, ``f``
+    the explained log-odds (``z_B - z_A``), up to ``last_delta`` (shrinks with
+    ``n_steps``). The ``n_steps`` interpolated copies of a batch are evaluated
+    ``internal_batch_size`` (default ``batch_size``) at a time.
     """
 
     direction = "baseline"
@@ -136,7 +140,7 @@ class InputXGradientMethod(_CaptumMethod):
 
 @register("saliency")
 class SaliencyMethod(_CaptumMethod):
-    """Gradient of the target logit w.r.t. each gene's value.
+    """Gradient of the target's log-odds (``z_B - z_A`` by default) w.r.t. each gene's value.
 
     Signed by default (``abs=False``, unlike Captum's default) so the per-class signed
     means carry a direction; importance tables take ``|a|`` anyway.

@@ -10,6 +10,10 @@ can be *inspected* without being *materialised*: training calls
 values from which any block of attention rows is recomputed on demand. Attribution
 (CLS attention, rollout, gradient-weighted attention) therefore needs ``O(chunk * N)``
 memory instead of ``O(N^2)``, which matters at 10^4 gene tokens.
+
+:meth:`GeneTokenTransformer.lrp_mode` switches the encoder's GELUs, LayerNorms and
+attention to the AttnLRP gradient rules (:mod:`genexai.models.lrp`); off by default,
+and forward values are identical either way.
 """
 
 from __future__ import annotations
@@ -20,11 +24,11 @@ from dataclasses import dataclass
 from typing import Callable, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from genexai.errors import ConfigError
+from genexai.models.lrp import LRPGELU, LRPLayerNorm, lrp_attention
 
 ValueEncoding = Literal["continuous", "binned"]
 
@@ -86,30 +90,36 @@ class SelfAttention(nn.Module):
         self.proj = nn.Linear(d_model, d_model)
         # Set only inside GeneTokenTransformer.record_attention; None keeps the fast path.
         self.recorder: Callable[[AttentionRecord], None] | None = None
+        # Set only inside GeneTokenTransformer.lrp_mode: AttnLRP's uniform rule on q, k, v.
+        self.lrp = False
 
     def forward(self, h: Tensor) -> Tensor:
         b, n, d = h.shape
         q, k, v = self.qkv(h).view(b, n, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        out = lrp_attention(q, k, v, self.lrp, dropout_p=self.dropout if self.training else 0.0)
         if self.recorder is not None:
             self.recorder(AttentionRecord(q.detach(), k.detach(), v.detach(), out))
         return self.proj(out.transpose(1, 2).reshape(b, n, d))
 
 
 class EncoderBlock(nn.Module):
-    """Pre-LayerNorm transformer block (same arithmetic as ``TransformerEncoderLayer(norm_first=True)``)."""
+    """Pre-LayerNorm transformer block (same arithmetic as ``TransformerEncoderLayer(norm_first=True)``).
+
+    Its norms and GELU are the LRP-switchable subclasses of the torch modules (same
+    parameters and state dict).
+    """
 
     def __init__(
         self, d_model: int, n_heads: int, dim_feedforward: int, dropout: float, attention_dropout: float
     ) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(d_model)
+        self.norm1 = LRPLayerNorm(d_model)
         self.attn = SelfAttention(d_model, n_heads, attention_dropout)
         self.drop1 = nn.Dropout(dropout)
-        self.norm2 = nn.LayerNorm(d_model)
+        self.norm2 = LRPLayerNorm(d_model)
         self.ff = nn.Sequential(
             nn.Linear(d_model, dim_feedforward),
-            nn.GELU(),
+            LRPGELU(),
             nn.Dropout(dropout),
             nn.Linear(dim_feedforward, d_model),
         )
@@ -212,7 +222,7 @@ class GeneTokenTransformer(nn.Module):
             EncoderBlock(d_model, n_heads, dim_feedforward or 4 * d_model, dropout, attention_dropout)
             for _ in range(n_layers)
         )
-        self.norm = nn.LayerNorm(d_model)
+        self.norm = LRPLayerNorm(d_model)
         self.head = nn.Linear(d_model, n_classes)
         nn.init.normal_(self.cls_token)  # same unit scale as the gene-ID embedding's default init
 
@@ -228,13 +238,35 @@ class GeneTokenTransformer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Class logits ``[B, n_classes]`` for standardised expression ``x`` ``[B, n_genes]``."""
-        h = self.embed(x)
+        return self.forward_tokens(self.embed(x))
+
+    def forward_tokens(self, h: Tensor) -> Tensor:
+        """Class logits from the token sequence :meth:`embed` returns (AttnLRP differentiates here)."""
         for block in self.blocks:
             if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
                 h = checkpoint(block, h, use_reentrant=False)
             else:
                 h = block(h)
         return self.head(self.norm(h[:, 0]))
+
+    @contextmanager
+    def lrp_mode(self) -> Iterator[None]:
+        """Apply the AttnLRP rules to gradients through the encoder and head while inside.
+
+        Forward values are unchanged; gradients become LRP relevances per unit input, so
+        ``tokens * d logit / d tokens`` is AttnLRP at the token embedding. The value
+        encoder (before the tokens) keeps plain gradients. Use in eval mode (dropout has
+        no LRP rule); the previous flags are restored on exit.
+        """
+        modules = [m for m in [*self.blocks.modules(), self.norm] if hasattr(m, "lrp")]
+        previous = [m.lrp for m in modules]
+        for module in modules:
+            module.lrp = True
+        try:
+            yield
+        finally:
+            for module, flag in zip(modules, previous, strict=True):
+                module.lrp = flag
 
     @contextmanager
     def record_attention(self) -> Iterator[list[AttentionRecord]]:

@@ -1,0 +1,107 @@
+"""AttnLRP (Achtibat et al., ICML 2024) for :class:`GeneTokenTransformer` in one backward pass.
+
+Inside ``model.lrp_mode()`` the encoder's gradients follow the AttnLRP rules
+(:mod:`genexai.models.lrp`), so ``tokens * d f / d tokens`` is the LRP relevance of each
+token for ``f`` = the explained log-odds (``z_B - z_A`` by default). A gene's score is
+the relevance of its token, summed over the embedding dimension.
+
+Where relevance is taken: at the token embedding ``gene_embedding[j] + value(x_j)``, the
+input of the first block, because that is where relevance over tokens is conserved. It
+therefore includes the gene-ID embedding, the same vector in every sample; by linearity
+the score splits exactly into an ID share ``e_j * g_j`` and an expression share
+``v_j * g_j``, and the mean fraction of the latter is reported as ``value_share``. The
+value encoder is not traversed, so binned and continuous encodings are handled alike.
+The CLS token's relevance is reported in :meth:`info` (``cls_relevance_mean``), not as a
+gene.
+
+Conservation: genes + CLS sum to ``f`` minus what the biases (linear layers, LayerNorm
+shifts) and the softmax rule absorb; that gap is ``last_delta`` (sum minus ``f``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from genexai.attribution.base import AttributionMethod, Target
+from genexai.attribution.registry import register
+from genexai.attribution.target import log_odds
+from genexai.errors import AttributionError
+from genexai.models.transformer import GeneTokenTransformer
+
+
+@register("attnlrp")
+class AttnLRP(AttributionMethod):
+    """AttnLRP relevance of every gene token for the target's log-odds; signed, transformer only.
+
+    Scores are relative to the zero embedding, not to the training mean, so no direction
+    (up or down in B) is read from them (``direction = None``); their signed class means
+    are still tabulated. Memory is that of one ordinary backward pass on the fused
+    attention kernel: no ``N x N`` attention is stored.
+
+    Attributes
+    ----------
+    last_delta
+        Per sample, ``sum of relevance over genes and CLS - explained log-odds``: the
+        share absorbed by biases and the softmax rule (zero for a perfectly conservative
+        model).
+    last_cls, last_value_share
+        Per sample, the CLS token's relevance and ``sum |v * g| / (sum |e * g| + sum |v * g|)``
+        over genes (the part carried by the expression-value embedding).
+    """
+
+    model: GeneTokenTransformer
+
+    def __init__(self, model: nn.Module, batch_size: int = 64, seed: int = 0) -> None:
+        super().__init__(model, batch_size=batch_size, seed=seed)
+        self._cls: list[Tensor] = []
+        self._value_share: list[Tensor] = []
+
+    def check_model(self, model: nn.Module) -> None:
+        if not isinstance(model, GeneTokenTransformer):
+            raise AttributionError(
+                f"attnlrp propagates relevance through attention layers, but {type(model).__name__} has no "
+                "attention layers; use a gradient method (e.g. integrated_gradients) or the transformer model"
+            )
+
+    def attribute(self, inputs: Tensor | np.ndarray, target: Target = 1) -> Tensor:
+        self._cls, self._value_share = [], []
+        return super().attribute(inputs, target)
+
+    def attribute_batch(self, x: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        with torch.no_grad():
+            tokens = self.model.embed(x)
+        tokens.requires_grad_(True)
+        with self.model.lrp_mode():
+            explained = log_odds(self.model.forward_tokens(tokens), target)
+            (grad,) = torch.autograd.grad(explained.sum(), tokens)  # samples are independent
+        tokens = tokens.detach()
+        relevance = (tokens * grad).sum(dim=-1)  # [b, N]: CLS, then one per gene
+        # Exact split of a gene's relevance into its ID embedding and its value embedding.
+        gene_id = self.model.gene_embedding.weight.detach()
+        id_part = (gene_id * grad[:, 1:]).sum(dim=-1).abs().sum(dim=1)
+        value_part = ((tokens[:, 1:] - gene_id) * grad[:, 1:]).sum(dim=-1).abs().sum(dim=1)
+        share = value_part / (value_part + id_part).clamp_min(torch.finfo(grad.dtype).tiny)
+        self._cls.append(relevance[:, 0].cpu())
+        self._value_share.append(share.cpu())
+        return relevance[:, 1:], relevance.sum(dim=1) - explained.detach()
+
+    @property
+    def last_cls(self) -> Tensor | None:
+        return torch.cat(self._cls) if self._cls else None
+
+    @property
+    def last_value_share(self) -> Tensor | None:
+        return torch.cat(self._value_share) if self._value_share else None
+
+    def info(self) -> dict[str, Any]:
+        """Convergence gap (``delta_abs_*``), mean CLS relevance and mean expression share of the last call."""
+        if self.last_cls is None:
+            return super().info()
+        return super().info() | {
+            "cls_relevance_mean": self.last_cls.mean().item(),
+            "value_share": self.last_value_share.mean().item(),
+        }
