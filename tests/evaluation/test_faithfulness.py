@@ -73,6 +73,23 @@ def test_seed_fixes_the_reference_and_changes_it(known_genes):
     assert first.loc["true", "faithfulness_auroc_sd"] != other.loc["true", "faithfulness_auroc_sd"]
 
 
+def test_three_classes_are_scored_one_vs_rest():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((90, 10)).astype(np.float32)
+    labels = np.repeat([0, 1, 2], 30)
+    x[:, 0] += labels  # gene 0 separates the classes
+
+    def predict_proba(inputs: np.ndarray) -> np.ndarray:
+        logits = np.column_stack([-inputs[:, 0], np.zeros(len(inputs)), inputs[:, 0]])
+        return np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+
+    curves, summary = faithfulness(predict_proba, x, labels, {"gene0": np.arange(10)}, np.zeros(10), k_max=5, n_points=3)
+    expected = roc_auc_score(labels, predict_proba(x), multi_class="ovr", average="macro")
+    assert curves.loc[(curves["method"] == "gene0") & (curves["k"] == 0), "auroc"].item() == pytest.approx(expected)
+    assert curves.loc[(curves["method"] == "gene0") & (curves["k"] == 1), "auroc"].item() == pytest.approx(0.5)
+    assert summary.loc["gene0", "faithfulness_auroc"] > 0
+
+
 def test_grid_and_bad_input():
     assert list(deletion_grid(1000, 100, 5)) == [0, 1, 3, 10, 32, 100]
     assert list(deletion_grid(4, 100, 16)) == [0, 1, 2, 3, 4]  # capped at the genes, no duplicates
