@@ -1,8 +1,9 @@
-"""The evaluation behind ``evaluate.py``: a DE baseline (DESeq2 or Wilcoxon) on the run's training samples, attributions vs its hits (and truth), report.
+"""The evaluation behind ``evaluate.py``: a DE baseline (DESeq2 or Wilcoxon) on the run's training samples, attributions vs its hits (and truth), faithfulness, report.
 
 :func:`evaluate_model` is the in-process core, also called by ``train.py evaluate=true``
 so sweeps can optimise attribution-vs-DE agreement; :func:`evaluate` reloads a finished
-training run from its directory.
+training run from its directory. :func:`proba_function` is the one place that knows how
+each kind of model (Lightning or classical) scores inputs, for the deletion curves.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from genexai.attribution import save_importance_table
 from genexai.builders import attribute, build_datamodule, build_model
-from genexai.classical import MODEL_FILE, attribute_classical, is_classical, load_classical
+from genexai.classical import MODEL_FILE, ClassicalModel, attribute_classical, is_classical, load_classical
 from genexai.data.datamodule import RNASeqDataModule
 from genexai.de import check_de_config as check_de_engine
 from genexai.de import run_de
@@ -26,6 +28,7 @@ from genexai.errors import ConfigError
 from genexai.evaluation import compare_methods, write_report
 from genexai.evaluation.compare import de_label
 from genexai.evaluation import plots
+from genexai.evaluation.faithfulness import ProbaFn, faithfulness, rankings_from_importance
 from genexai.significance import (
     assess_significance,
     has_significance,
@@ -39,12 +42,14 @@ from genexai.utils.io import atomic_write
 from genexai.utils.provenance import write_provenance
 from genexai.utils.resources import measure
 
-__all__ = ["check_de_config", "run_de_baseline", "evaluate_model", "evaluate"]
+__all__ = ["check_de_config", "run_de_baseline", "proba_function", "run_faithfulness", "evaluate_model", "evaluate"]
 
 log = logging.getLogger(__name__)
 
 
 DE_GENE_SETS = ("all", "expressed", "model")
+#: Test samples per forward pass when a Lightning model is re-scored (bounds the transformer's attention memory).
+PREDICT_BATCH = 64
 
 
 def check_de_config(de_cfg: DictConfig) -> None:
@@ -95,6 +100,53 @@ def run_de_baseline(datamodule: RNASeqDataModule, de_cfg: DictConfig) -> tuple[p
     )
 
 
+def proba_function(model: ClassicalModel | torch.nn.Module) -> ProbaFn | None:
+    """Standardised inputs → class probabilities, for either kind of model; ``None`` if it has no probabilities.
+
+    A classical model answers with its own ``predict_proba`` (an SVM without Platt
+    scaling has none); a Lightning model's backbone runs on the CPU in eval mode, in
+    batches of :data:`PREDICT_BATCH`, and its logits go through a softmax.
+    """
+    if isinstance(model, ClassicalModel):
+        return model.predict_proba if model.has_proba else None
+    backbone = model.backbone.cpu().eval()
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            logits = [backbone(batch) for batch in torch.from_numpy(x).split(PREDICT_BATCH)]
+        return torch.cat(logits).double().softmax(dim=-1).numpy()  # float64: rows sum to 1 for log_loss
+
+    return predict
+
+
+def run_faithfulness(
+    model: ClassicalModel | torch.nn.Module, datamodule: RNASeqDataModule, importance: pd.DataFrame, cfg: DictConfig
+) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """Deletion curves and faithfulness summary of every method's ranking on the test split (``comparison.faithfulness``).
+
+    Deleted genes take their mean over the training samples' model inputs (0 up to
+    rounding, as the preprocessing standardises on the training split). ``None`` when
+    the model has no class probabilities to re-score.
+    """
+    predict = proba_function(model)
+    if predict is None:
+        log.info("faithfulness skipped: %s has no class probabilities", getattr(model, "name", type(model).__name__))
+        return None
+    x_test, y_test = datamodule.tensors("test")
+    fill = datamodule.tensors("train")[0].mean(dim=0)
+    return faithfulness(
+        predict,
+        x_test.numpy(),
+        y_test.numpy(),
+        rankings_from_importance(importance, datamodule.gene_names),
+        fill.numpy(),
+        k_max=int(cfg.k_max),
+        n_points=int(cfg.n_points),
+        n_random=int(cfg.n_random),
+        seed=int(cfg.seed),
+    )
+
+
 def evaluate_model(
     datamodule: RNASeqDataModule,
     importance: pd.DataFrame,
@@ -104,12 +156,17 @@ def evaluate_model(
     comparison_cfg: DictConfig,
     out_dir: Path,
     model_name: str,
+    model: ClassicalModel | torch.nn.Module,
     significance_alpha: float | None = None,
 ) -> dict[str, Any]:
-    """Fit the DE baseline, compare every attribution method with it (and the truth), write the report.
+    """Fit the DE baseline, compare every attribution method with it (and the truth), measure faithfulness, write the report.
 
-    Writes ``de.csv``, ``comparison.csv``/``.json``, figures and ``report.html`` into
-    ``out_dir``; returns a flat metrics dict: ``eval/auprc_vs_<reference>/<method>``
+    Writes ``de.csv``, ``comparison.csv``/``.json``, ``faithfulness.csv``, figures and
+    ``report.html`` into ``out_dir``. ``model`` (the fitted classifier) is re-scored on
+    test samples with each method's top genes deleted (``comparison_cfg.faithfulness``;
+    :mod:`genexai.evaluation.faithfulness`): the ``faithfulness_*`` columns of every row
+    of a method, ``eval/faithfulness_<auroc|logloss>/<method>`` and
+    ``eval/faithfulness_time_s``. Returns a flat metrics dict: ``eval/auprc_vs_<reference>/<method>``
     (reference = ``deseq2``/``wilcoxon``/``truth``), ``eval/auprc_vs_de/max``,
     ``eval/spearman_neglog10p_vs_<baseline>/<method>`` and ``eval/jaccard@<k>_vs_<baseline>/<method>``
     (rank agreement inside the model's genes, the informative numbers when those genes
@@ -139,6 +196,15 @@ def evaluate_model(
         truth_log2fc=truth_lfc,
         de_name=de_name,
     )
+    faith_cfg = comparison_cfg.get("faithfulness")
+    deletion = None
+    with measure() as faith_usage:
+        if faith_cfg is not None and faith_cfg.get("enabled", False):
+            deletion = run_faithfulness(model, datamodule, importance, faith_cfg)
+    if deletion is not None:
+        curves, faith_summary = deletion
+        comparison = comparison.join(faith_summary, on="method")  # reference-independent: every row of a method
+        atomic_write(out_dir / "faithfulness.csv", lambda tmp: curves.to_csv(tmp, index=False))
     calls = None
     if has_significance(importance):
         alpha = comparison_cfg.alpha if significance_alpha is None else significance_alpha
@@ -148,6 +214,8 @@ def evaluate_model(
         out_dir, importance, de, alpha=comparison_cfg.alpha, lfc_threshold=comparison_cfg.lfc_threshold,
         de_label=de_label(de_name),
     )
+    if deletion is not None:
+        figures["deletion_curves"] = plots.deletion_curves(curves, out_dir / "deletion_curves.png")
     report = write_report(
         out_dir,
         dataset=datamodule.name,
@@ -161,6 +229,7 @@ def evaluate_model(
             "DE baseline": de_label(de_name),
             "DE cache hit": cache_hit,
             "DE time (s)": round(de_time, 2),
+            "faithfulness time (s)": round(faith_usage.seconds, 2),
             "training samples": int(len(datamodule.split_index["train"])),
             "gene selection": getattr(datamodule, "selection_info", {"method": "variance"}),
         },
@@ -168,6 +237,7 @@ def evaluate_model(
         lfc_threshold=comparison_cfg.lfc_threshold,
         de_name=de_name,
         significance=calls,
+        faithfulness=None if deletion is None else faith_summary,
     )
     metrics: dict[str, Any] = {
         "eval/de_baseline": de_name,
@@ -176,7 +246,12 @@ def evaluate_model(
         "eval/de_peak_rss_mib": de_usage.peak_rss_mib,
         "eval/de_samples": sorted(datamodule.raw_counts("train").obs_names),
         "eval/report": str(report),
+        "eval/faithfulness_time_s": faith_usage.seconds,
     }
+    if deletion is not None:
+        for method, row in faith_summary.iterrows():
+            metrics[f"eval/faithfulness_auroc/{method}"] = float(row["faithfulness_auroc"])
+            metrics[f"eval/faithfulness_logloss/{method}"] = float(row["faithfulness_logloss"])
     for row in comparison.to_dict("records"):
         metrics[f"eval/auprc_vs_{row['reference']}/{row['method']}"] = float(row["auprc"])
         if row["reference"] == de_name:
@@ -287,6 +362,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         comparison_cfg=cfg.comparison,
         out_dir=out_dir,
         model_name=model_name,
+        model=model,
         significance_alpha=significance_alpha,
     )
     log.info("report: %s", metrics["eval/report"])

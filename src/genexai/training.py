@@ -146,6 +146,7 @@ def train_on_datamodule(cfg: DictConfig, datamodule: RNASeqDataModule, *, data_u
                 comparison_cfg=cfg.comparison,
                 out_dir=run_dir / "evaluation",
                 model_name=cfg.model.backbone._target_.rsplit(".", 1)[-1],
+                model=model,
                 significance_alpha=cfg.get("significance", {}).get("alpha"),
             )
         )

@@ -244,3 +244,9 @@ def test_evaluate_reloads_a_classical_run(train_cfg, tmp_path):
     pd.testing.assert_frame_equal(recomputed, pd.read_parquet(run_dir / "importance.parquet"))
     truth = comparison[(comparison["reference"] == "truth") & (comparison["method"] == "coefficients")]
     assert float(truth["auprc"].iloc[0]) > 2 * float(truth["chance_auprc"].iloc[0]), metrics
+    # faithfulness re-scores the reloaded model: deleting its largest coefficients hurts far more than random genes
+    assert float(truth["faithfulness_logloss"].iloc[0]) > 0 and float(truth["faithfulness_auroc_pvalue"].iloc[0]) < 0.1
+    curves = pd.read_csv(tmp_path / "eval" / "faithfulness.csv")
+    assert set(curves["method"]) == {"coefficients", "coef_x_input", "random"}
+    undeleted = curves.loc[curves["k"] == 0, "auroc"]
+    assert np.allclose(undeleted, json.loads((run_dir / "metrics.json").read_text())["test/auroc"])

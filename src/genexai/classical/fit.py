@@ -199,6 +199,7 @@ def train_classical(
                 comparison_cfg=cfg.comparison,
                 out_dir=run_dir / "evaluation",
                 model_name=model.name,
+                model=model,
                 significance_alpha=cfg.get("significance", {}).get("alpha"),
             )
         )

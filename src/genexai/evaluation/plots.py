@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve
 
+from genexai.evaluation.faithfulness import RANDOM
 from genexai.evaluation.metrics import de_hits, fill_lowest, neg_log10_pvalue, top_k
 from genexai.utils.io import atomic_write
 
@@ -145,6 +146,32 @@ def rank_rank(
         ax.set_xlabel("importance rank", fontsize=8)
         ax.set_ylabel(f"{de_label} p-value rank", fontsize=8)
     fig.suptitle(f"Rank-rank: attribution vs {de_label} (red = DE hit)", fontsize=10)
+    return _save(fig, path)
+
+
+def deletion_curves(curves: pd.DataFrame, path: Path | str) -> Path:
+    """Test AUROC and log-loss vs the number of deleted top genes, per method, beside random deletion (mean ± sd).
+
+    A method whose curve falls (AUROC) or rises (log-loss) faster than the random band
+    names genes the classifier actually relies on; see
+    :mod:`genexai.evaluation.faithfulness`.
+    """
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    for j, (metric, label) in enumerate((("auroc", "test AUROC"), ("log_loss", "test log-loss"))):
+        ax = fig.add_subplot(1, 2, j + 1)
+        random = curves[curves["method"] == RANDOM]
+        mean, sd = random[metric].to_numpy(), random[f"{metric}_sd"].to_numpy()
+        ax.fill_between(random["k"], mean - sd, mean + sd, color="0.85", label="random genes (±sd)")
+        ax.plot(random["k"], mean, color="k", ls="--", lw=1)
+        for i, method in enumerate(m for m in dict.fromkeys(curves["method"]) if m != RANDOM):
+            rows = curves[curves["method"] == method]
+            ax.plot(rows["k"], rows[metric], marker=".", color=f"C{i}", label=method)
+        ax.set_xscale("symlog", linthresh=1)  # k = 0 (nothing deleted) stays on the axis
+        ax.set_xlabel("top-k genes deleted (set to training mean)")
+        ax.set_ylabel(label)
+        if j == 0:
+            ax.legend(fontsize=7, frameon=False)
+    fig.suptitle("Deletion curves: faithfulness of each ranking to the classifier", fontsize=10)
     return _save(fig, path)
 
 

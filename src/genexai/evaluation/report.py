@@ -99,6 +99,22 @@ def _significance(calls: pd.DataFrame | None) -> str:
     )
 
 
+def _faithfulness(summary: pd.DataFrame | None) -> str:
+    """Section: per method, how much deleting its top genes hurts the classifier beyond deleting random genes."""
+    if summary is None or summary.empty:
+        return ""
+    return (
+        "<h2>Faithfulness: deleting each method's top genes</h2>"
+        "<p>The test samples' top-k genes of a ranking are set to their training mean and the test set is "
+        "re-scored, for k from 0 to K (figure: deletion curves; faithfulness.csv). faithfulness_auroc = area "
+        "between the random-deletion and the method's AUROC curve / K; faithfulness_logloss = the same for the "
+        "log-loss increase. Larger = the classifier relies more on the method's genes; random genes score "
+        "chance_faithfulness = 0. _sd: spread over the random gene sets; _pvalue: (1 + random sets hurting at "
+        "least as much) / (random sets + 1). Independent of DESeq2.</p>"
+        f'<div class="scroll">{_table(summary, index=True)}</div>'
+    )
+
+
 _NULLS = {
     "permutation": "a label-permutation null (B models retrained on shuffled labels; per gene "
     "p = (1 + #null ≥ observed) / (B + 1), then Benjamini–Hochberg)",
@@ -137,6 +153,7 @@ def write_report(
     n_top: int = 20,
     de_name: str = "deseq2",
     significance: pd.DataFrame | None = None,
+    faithfulness: pd.DataFrame | None = None,
 ) -> Path:
     """Write ``report.html``, ``comparison.json`` and ``comparison.csv`` into ``run_dir``.
 
@@ -165,6 +182,9 @@ def write_report(
     significance : pandas.DataFrame, optional
         Output of :func:`~genexai.significance.significance_calls` (genes called at a
         nominal FDR by each method and by DESeq2); adds a section.
+    faithfulness : pandas.DataFrame, optional
+        Per-method deletion summary indexed by method (the second output of
+        :func:`~genexai.evaluation.faithfulness.faithfulness`); adds a section.
 
     Returns
     -------
@@ -208,6 +228,7 @@ log2FC &gt; 0 and signed attribution &gt; 0 both mean "toward the tested (non-re
 the full table is in comparison.csv.</p>
 <div class="scroll">{_table(_metrics_table(comparison))}</div>
 {_significance(significance)}
+{_faithfulness(faithfulness)}
 <h2>Figures</h2>{_figures(figures)}
 <h2>Top {n_top} genes per method, with {esc(de_label(de_name))} statistics</h2>
 <div class="scroll">{_top_genes(importance, de, n_top, alpha, lfc_threshold)}</div>
