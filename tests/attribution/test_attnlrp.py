@@ -59,7 +59,7 @@ def reference_logits(model: GeneTokenTransformer, tokens: Tensor, softmax_io: li
 
 
 @pytest.mark.parametrize("bias", [True, False], ids=["biases", "bias-free"])
-@pytest.mark.parametrize("value_encoding", ["continuous", "binned"])
+@pytest.mark.parametrize("value_encoding", ["continuous", "binned", "per_gene"])
 def test_relevance_is_conserved_once_absorbed_shares_are_added(value_encoding: str, bias: bool) -> None:
     model = make(value_encoding, bias)
     x = torch.randn(5, N_GENES, generator=torch.Generator().manual_seed(1))

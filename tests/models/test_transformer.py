@@ -21,7 +21,7 @@ def x() -> torch.Tensor:
     return torch.randn(5, N_GENES, generator=torch.Generator().manual_seed(1))
 
 
-@pytest.mark.parametrize("value_encoding", ["continuous", "binned"])
+@pytest.mark.parametrize("value_encoding", ["continuous", "binned", "per_gene"])
 def test_forward_shape_and_backward(value_encoding: str, x: torch.Tensor) -> None:
     model = make(value_encoding).train()
     logits = model(x)
@@ -100,3 +100,15 @@ def test_binned_encoder_uses_end_bins_for_extreme_values() -> None:
     encoder = make("binned", n_bins=11).value_encoder
     bins = torch.bucketize(torch.tensor([-10.0, 0.0, 10.0]), encoder.edges)
     assert bins.tolist() == [0, 5, 10]
+
+
+def test_per_gene_tokens_move_along_their_own_gene_direction(x: torch.Tensor) -> None:
+    """FT-Transformer tokenizer: token j = gene-ID embedding + x_j * w_j, so only token j sees x_j."""
+    model = make("per_gene")
+    tokens = model.embed(x)[:, 1:]
+    torch.testing.assert_close(model.embed(torch.zeros_like(x))[:, 1:], model.gene_embedding.weight.expand(5, -1, -1))
+    shifted = x.clone()
+    shifted[:, 3] += 1.0
+    moved = (model.embed(shifted)[:, 1:] - tokens).abs().sum(-1)
+    assert (moved[:, 3] > 0).all() and (moved[:, [0, 1, 2, *range(4, N_GENES)]] == 0).all()
+    torch.testing.assert_close(model.embed(shifted)[:, 4] - tokens[:, 3], model.value_encoder.weight[3].expand(5, -1))

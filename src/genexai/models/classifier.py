@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
@@ -11,6 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score
+
+from genexai.errors import ConfigError
 
 __all__ = ["GeneClassifier"]
 
@@ -38,6 +41,12 @@ class GeneClassifier(pl.LightningModule):
         Filled in from the DataModule after preprocessing.
     lr, weight_decay
         AdamW settings.
+    label_smoothing
+        Cross-entropy label smoothing: on tens of samples a model can fit the training
+        labels exactly, and smoothing keeps its logits (and gradients) from diverging.
+    schedule, warmup_fraction
+        ``"constant"`` learning rate, or ``"cosine"``: linear warm-up over
+        ``warmup_fraction`` of the planned steps, then cosine decay to 0 (per step).
     gene_names, class_names
         Stored in the checkpoint so a model is never applied to another gene set.
     """
@@ -49,10 +58,15 @@ class GeneClassifier(pl.LightningModule):
         n_classes: int,
         lr: float = 1e-3,
         weight_decay: float = 1e-4,
+        label_smoothing: float = 0.0,
+        schedule: Literal["constant", "cosine"] = "constant",
+        warmup_fraction: float = 0.1,
         gene_names: list[str] | None = None,
         class_names: list[str] | None = None,
     ) -> None:
         super().__init__()
+        if schedule not in ("constant", "cosine"):
+            raise ConfigError(f"model.schedule={schedule!r} is unknown; use 'constant' or 'cosine'")
         self.save_hyperparameters(ignore=["backbone"])
         self.backbone = backbone(n_genes=n_genes, n_classes=n_classes)
         # ModuleDict keys cannot shadow nn.Module attributes such as `train`.
@@ -64,7 +78,7 @@ class GeneClassifier(pl.LightningModule):
     def _step(self, batch: tuple[Tensor, Tensor], split: str) -> Tensor:
         x, y = batch
         logits = self(x)
-        loss = F.cross_entropy(logits, y)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing if split == "train" else 0.0)
         metrics = self.metrics[f"{split}_"]
         metrics.update(logits.softmax(dim=-1), y)
         self.log(f"{split}/loss", loss, on_step=False, on_epoch=True, prog_bar=split != "test", batch_size=len(y), sync_dist=True)
@@ -94,4 +108,16 @@ class GeneClassifier(pl.LightningModule):
         self._log_epoch("test")
 
     def configure_optimizers(self) -> Any:
-        return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        if self.hparams.schedule == "constant":
+            return optimizer
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = max(1, round(self.hparams.warmup_fraction * total))
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -30,7 +30,7 @@ from torch.utils.checkpoint import checkpoint
 from genexai.errors import ConfigError
 from genexai.models.lrp import LRPGELU, LRPLayerNorm, lrp_attention
 
-ValueEncoding = Literal["continuous", "binned"]
+ValueEncoding = Literal["continuous", "binned", "per_gene"]
 
 
 @dataclass
@@ -145,6 +145,25 @@ class ContinuousValueEncoder(nn.Module):
         return self.net(x.unsqueeze(-1))
 
 
+class PerGeneValueEncoder(nn.Module):
+    """FT-Transformer's numerical tokenizer (Gorishniy et al. 2021): gene ``j``'s value embeds as ``x_j * w_j``.
+
+    With the gene-ID embedding as the bias ``b_j`` the token is ``x_j * w_j + b_j``: every gene
+    has its own direction for "more expressed", so a CLS that attends evenly already reads a
+    linear model of the genes — what small cohorts support. The shared value MLP instead has
+    to learn gene x value interactions through attention from tens of samples.
+    """
+
+    def __init__(self, n_genes: int, d_model: int) -> None:
+        super().__init__()
+        # Unit scale, as the gene-ID embedding's default init: a z-scored value moves a token
+        # as far as the identity part is from zero.
+        self.weight = nn.Parameter(torch.randn(n_genes, d_model))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.unsqueeze(-1) * self.weight
+
+
 class BinnedValueEncoder(nn.Module):
     """Bucketise values into ``n_bins`` fixed bins over ``[-value_range, value_range]`` and embed (scGPT-style).
 
@@ -182,9 +201,11 @@ class GeneTokenTransformer(nn.Module):
         (and some GPU) ``scaled_dot_product_attention`` fall back to the math kernel,
         which materialises ``B x heads x N x N`` weights in training.
     value_encoding
-        ``"continuous"`` (MLP of the scalar value; gradient methods attribute the input) or
-        ``"binned"`` (``n_bins`` fixed bins over ``[-value_range, value_range]``; gradient
-        methods attribute the value-embedding layer).
+        ``"continuous"`` (one MLP of the scalar value shared by all genes), ``"per_gene"``
+        (FT-Transformer tokenizer ``x_j * w_j`` plus the gene-ID embedding as bias; the
+        small-cohort recipe) — gradient methods attribute the input — or ``"binned"``
+        (``n_bins`` fixed bins over ``[-value_range, value_range]``; gradient methods
+        attribute the value-embedding layer).
     n_bins, value_range
         Binning for ``value_encoding="binned"``.
     gradient_checkpointing
@@ -210,10 +231,12 @@ class GeneTokenTransformer(nn.Module):
         super().__init__()
         if value_encoding == "continuous":
             self.value_encoder: nn.Module = ContinuousValueEncoder(d_model)
+        elif value_encoding == "per_gene":
+            self.value_encoder = PerGeneValueEncoder(n_genes, d_model)
         elif value_encoding == "binned":
             self.value_encoder = BinnedValueEncoder(d_model, n_bins, value_range)
         else:
-            raise ConfigError(f"value_encoding={value_encoding!r} is unknown; use 'continuous' or 'binned'")
+            raise ConfigError(f"value_encoding={value_encoding!r} is unknown; use 'continuous', 'per_gene' or 'binned'")
         self.n_genes, self.n_classes, self.value_encoding = n_genes, n_classes, value_encoding
         self.gradient_checkpointing = gradient_checkpointing
         self.gene_embedding = nn.Embedding(n_genes, d_model)
