@@ -14,6 +14,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from genexai.data.augment import ThinnedCounts
 from genexai.data.preprocess import Preprocessor, expressed_mask
 from genexai.data.sampling import EpochSeededSampler
 from genexai.data.split import cv_splits, stratified_split
@@ -84,6 +85,11 @@ class RNASeqDataModule(pl.LightningDataModule):
         Which CV fold (flat index, repeat-major) this module serves; set by the CV loop.
     seed
         Split seed; the same seed always gives the same samples in each split.
+    augment_depth_log2
+        ``> 0``: every training read of a sample binomially thins its raw counts by up to
+        this many log2 units of depth before the train-fitted preprocessing
+        (:class:`~genexai.data.augment.ThinnedCounts`); ``0`` (default) feeds the fixed
+        preprocessed training tensors. Validation, test and attribution never see it.
     """
 
     def __init__(
@@ -104,6 +110,7 @@ class RNASeqDataModule(pl.LightningDataModule):
         de_selection: dict | None = None,
         cv: dict | None = None,
         fold: int | None = None,
+        augment_depth_log2: float = 0.0,
     ) -> None:
         super().__init__()
         self._options = {k: v for k, v in locals().items() if k not in ("self", "adata", "__class__")}
@@ -135,6 +142,7 @@ class RNASeqDataModule(pl.LightningDataModule):
         self.design = design
         self.batch_size = batch_size
         self.seed = seed
+        self.augment_depth_log2 = augment_depth_log2
         self.split_options = dict(split or {})
         self.preprocessor = Preprocessor(
             min_count=min_count,
@@ -288,7 +296,12 @@ class RNASeqDataModule(pl.LightningDataModule):
         return self.adata[self.split_index[split]].copy()
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        dataset = TensorDataset(*self.tensors(split))
+        x, y = self.tensors(split)
+        if split == "train" and self.augment_depth_log2:
+            counts = np.asarray(self.adata.X)[self.split_index["train"]]
+            dataset = ThinnedCounts(counts, y, self.preprocessor.transform, self.augment_depth_log2, self.seed)
+        else:
+            dataset = TensorDataset(x, y)
         sampler = EpochSeededSampler(len(dataset), self.seed) if shuffle else None
         return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler)
 
