@@ -26,18 +26,22 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: The landed benchmark's CPU-sized transformer (configs/benchmark.yaml), then one change at a time.
+#: The CPU-sized transformer genexai benchmarked before this search (shared value MLP, 15 epochs), then one change at a time.
 _SMALL = ["model=transformer", "model.backbone.d_model=64", "model.backbone.n_layers=2", "data.batch_size=16"]
 CANDIDATES: dict[str, list[str]] = {
-    "baseline": [*_SMALL, "trainer.max_epochs=15"],
+    "baseline": [*_SMALL, "model.backbone.value_encoding=continuous", "trainer.max_epochs=15"],
     "per_gene": [*_SMALL, "model.backbone.value_encoding=per_gene", "trainer.max_epochs=15"],
     "per_gene_long": [*_SMALL, "model.backbone.value_encoding=per_gene", "trainer.max_epochs=40"],
     "per_gene_1layer_smooth_cosine": [
         *_SMALL, "model.backbone.value_encoding=per_gene", "model.backbone.n_layers=1", "model.backbone.d_model=32",
-        "+model.label_smoothing=0.1", "+model.schedule=cosine", "trainer.max_epochs=40",
+        "model.label_smoothing=0.1", "model.schedule=cosine", "trainer.max_epochs=40",
     ],
     "per_gene_default_size": ["model=transformer", "model.backbone.value_encoding=per_gene"],
     "per_gene_long_lr3e-3": [*_SMALL, "model.backbone.value_encoding=per_gene", "trainer.max_epochs=40", "model.lr=3e-3"],
+    "per_gene_long_augment1": [*_SMALL, "model.backbone.value_encoding=per_gene", "trainer.max_epochs=40",
+                               "data.augment_depth_log2=1.0"],
+    "per_gene_long_smooth": [*_SMALL, "model.backbone.value_encoding=per_gene", "trainer.max_epochs=40",
+                             "model.label_smoothing=0.1"],
     "mlp": ["model=mlp"],
 }
 COMMON = [
