@@ -94,6 +94,29 @@ def method_rows(dataset: str, seed: int, model: str, run_dir: Path) -> list[dict
     ]  # fmt: skip
 
 
+def readme_table(methods: pd.DataFrame) -> str:
+    """The README's table: per dataset and seed, each model's test AUROC and best attribution, and the transformer's faithfulness."""
+    lines = [
+        "| data | seed | model | test AUROC | best attribution: AUPRC vs truth (× chance) | AttnLRP / CLS attention / IG: AUPRC vs truth | faithfulness, log-loss (AUROC): AttnLRP / CLS attention / IG | DESeq2 AUPRC vs truth |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (dataset, seed), cell in methods.groupby(["dataset", "seed"], sort=True):
+        for model, rows in cell.groupby("model", sort=False):
+            best = rows.sort_values("auprc_vs_truth", ascending=False).iloc[0]
+            by_method = rows.set_index("method")
+            trio = faith = "–"
+            if {"attnlrp", "attention", "integrated_gradients"} <= set(by_method.index):
+                picked = by_method.loc[["attnlrp", "attention", "integrated_gradients"]]
+                trio = " / ".join(f"{v:.3f}" for v in picked["auprc_vs_truth"])
+                faith = " / ".join(f"{r.faithfulness_logloss:.2f} ({r.faithfulness_auroc:.3f})" for r in picked.itertuples())
+            lines.append(
+                f"| `{dataset}` | {seed} | {model} | {best.test_auroc:.3f} ± {best.test_auroc_sd:.3f} | {best.method} "
+                f"{best.auprc_vs_truth:.3f} ({best.auprc_vs_truth / best.chance_vs_truth:.1f}×) | {trio} | {faith} | "
+                f"{best.deseq2_auprc_vs_truth:.3f} |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=list(SPIKE_INS))
@@ -117,6 +140,8 @@ def main() -> None:
     shown = ["dataset", "seed", "model", "test_auroc", "test_auroc_sd", "method", key,
              "chance_vs_truth" if has_truth else "chance_vs_deseq2", "faithfulness_auroc", "seconds"]  # fmt: skip
     print(best[shown].round(3).to_string(index=False))
+    if has_truth:
+        print(readme_table(methods))
 
 
 if __name__ == "__main__":
