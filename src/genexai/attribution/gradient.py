@@ -53,7 +53,7 @@ class _CaptumMethod(AttributionMethod):
             raise AttributionError(
                 f"{self.name} needs gradients w.r.t. expression values, but this transformer bins them "
                 "(value_encoding='binned'); use integrated_gradients, input_x_gradient or gradient_shap, "
-                "or value_encoding='continuous'"
+                "or value_encoding='per_gene' or 'continuous'"
             )
         else:
             self.explainer = self.layer_cls(self.log_odds_model, self.layer)

@@ -10,7 +10,7 @@ input of the first block, because that is where relevance over tokens is conserv
 therefore includes the gene-ID embedding, the same vector in every sample; by linearity
 the score splits exactly into an ID share ``e_j * g_j`` and an expression share
 ``v_j * g_j``, and the mean fraction of the latter is reported as ``value_share``. The
-value encoder is not traversed, so binned and continuous encodings are handled alike.
+value encoder is not traversed, so every value encoding (per_gene, continuous, binned) is handled alike.
 The CLS token's relevance is reported in :meth:`info` (``cls_relevance_mean``), not as a
 gene.
 
