@@ -42,6 +42,8 @@ CANDIDATES: dict[str, list[str]] = {
                                "data.augment_depth_log2=1.0"],
     "per_gene_long_smooth": [*_SMALL, "model.backbone.value_encoding=per_gene", "trainer.max_epochs=40",
                              "model.label_smoothing=0.1"],
+    "per_gene_default_size_gene_dropout0.25": ["model=transformer", "model.backbone.gene_dropout=0.25"],
+    "per_gene_default_size_gene_dropout0.5": ["model=transformer", "model.backbone.gene_dropout=0.5"],
     "mlp": ["model=mlp"],
 }
 COMMON = [

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import hydra
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import average_precision_score
 
 import genexai.crossval as crossval
 from genexai.errors import ConfigError
+from genexai.evaluation.ensemble import ensemble_vs_truth
 from genexai.evaluating import evaluate
 from genexai.training import train
 from tests.conftest import compose_config
@@ -72,6 +75,31 @@ def test_comparison_gene_ranks_and_stability_across_folds(mlp_cv):
     assert (stability["n_sets"] == 3).all()
     # the planted genes come back in every fold: far more stable than random gene sets
     assert stability.loc[("selected_genes", 40), "stability"] > 3 * stability.loc[("selected_genes", 40), "chance_stability"]
+
+
+def test_fold_ensemble_ranking_is_scored_against_the_truth(mlp_cv):
+    run_dir, metrics = mlp_cv
+    ranks = pd.read_csv(run_dir / "importance_cv.csv")
+    ensemble = pd.read_csv(run_dir / "cv_ensemble.csv").set_index("method")
+    assert set(ensemble.index) == set(ranks["method"])
+    # recomputed here from importance_cv.csv and the simulation's truth, with sklearn directly
+    saliency = ranks[ranks["method"] == "saliency"].set_index("gene")
+    adata = hydra.utils.instantiate(compose_config("train", MLP_CV, run_dir).data, _convert_="object").adata
+    is_de = adata.var["is_de"].reindex(saliency.index).astype(bool)
+    expected = average_precision_score(is_de, -saliency["mean_rank_missing_last"])
+    assert ensemble.loc["saliency", "auprc"] == pytest.approx(expected)
+    assert ensemble.loc["saliency", "chance_auprc"] == pytest.approx(is_de.mean())
+    assert metrics["cv/ensemble/auprc_vs_truth/saliency"] == pytest.approx(expected)
+    # the Wilcoxon-selected genes are mostly planted ones: the ensemble ranks them far above chance
+    assert ensemble.loc["wilcoxon", "auprc"] > ensemble.loc["wilcoxon", "chance_auprc"] + 0.1
+
+
+def test_ensemble_vs_truth_by_hand():
+    ranks = pd.DataFrame({"method": ["m"] * 4, "gene": ["a", "b", "c", "d"], "mean_rank_missing_last": [1.0, 2.0, 3.0, 4.5]})
+    table = ensemble_vs_truth(ranks, pd.Series({"a": True, "b": False, "c": True, "d": False, "e": True}))
+    row = table.set_index("method").loc["m"]
+    # ranking a, b, c, d with hits a and c: AP = (1/1 + 2/3) / 2; "e" was never scored, so it is not in the universe
+    assert row["auprc"] == pytest.approx((1 + 2 / 3) / 2) and row["chance_auprc"] == 0.5 and row["n_genes"] == 4
 
 
 def test_rerun_skips_finished_folds_and_redoes_a_missing_one(mlp_cv, monkeypatch):

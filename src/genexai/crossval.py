@@ -24,6 +24,9 @@ After the folds, the run directory gets
   important; for the DE baseline: the p-value rank) -- ``mean_rank`` over the folds that
   scored the gene, ``mean_rank_missing_last`` counting a fold that did not (another
   gene selection) as one below its last rank, and ``n_folds``;
+* ``cv_ensemble.csv`` (data with a truth, ``var["is_de"]``): that fold-averaged ranking of
+  every method scored against the planted genes (AUPRC, AUROC, chance), also in
+  ``metrics.json`` as ``cv/ensemble/auprc_vs_truth/<method>`` and ``.../chance_auprc``;
 * ``cv_stability.csv``: per method and k, the mean pairwise Jaccard of the top-k gene
   sets across folds, with its chance level (random k-sets, each from the genes its fold
   scored; estimated from 200 seeded draws), plus ``selected_genes`` (DE-based selection): the stability of the model's
@@ -51,6 +54,7 @@ from genexai import tracking
 from genexai.data.datamodule import RNASeqDataModule
 from genexai.de import de_ranking
 from genexai.errors import ConfigError
+from genexai.evaluation.ensemble import ensemble_vs_truth
 from genexai.evaluation.metrics import jaccard_stability, top_k
 from genexai.training import train_on_datamodule
 from genexai.utils.io import atomic_write, write_json, write_text
@@ -118,7 +122,11 @@ def train_cv(cfg: DictConfig) -> dict[str, Any]:
             tracking.finish()  # a W&B run per fold: close it before the next fold opens one
         metrics.setdefault("time_s", {})["fold"] = time.perf_counter() - fold_started
         write_json(fold_dir / "metrics.json", metrics)
-    metrics = summarise_cv(run_dir, names, ks=list(cfg.comparison.ks), folds=base.cv_folds, repeats=base.cv.get("repeats") or 1)
+    var = base.adata.var
+    truth = var["is_de"].astype(bool) if "is_de" in var else None
+    metrics = summarise_cv(
+        run_dir, names, ks=list(cfg.comparison.ks), folds=base.cv_folds, repeats=base.cv.get("repeats") or 1, truth=truth
+    )
     metrics.update({"cv/time_s/read": read_time, "cv/time_s/total": time.perf_counter() - started})
     write_json(run_dir / "metrics.json", metrics)
     log.info("  wall time of this invocation: %.1f s (reading the counts %.1f s)", metrics["cv/time_s/total"], read_time)
@@ -282,12 +290,19 @@ def _comparison(run_dir: Path, names: Sequence[str]) -> pd.DataFrame:
 
 
 def summarise_cv(
-    run_dir: str | Path, names: Sequence[str], *, ks: Sequence[int] = (10, 50, 100), folds: int | None = None, repeats: int = 1
+    run_dir: str | Path,
+    names: Sequence[str],
+    *,
+    ks: Sequence[int] = (10, 50, 100),
+    folds: int | None = None,
+    repeats: int = 1,
+    truth: pd.Series | None = None,
 ) -> dict[str, Any]:
     """Aggregate the finished folds among ``names`` in ``run_dir``; write the summary files; return the means.
 
     Folds without ``metrics.json`` (not run yet, or failed) are left out and listed as
-    missing. See the module docstring for the files written.
+    missing. ``truth`` (planted DE genes, bool by gene) adds the fold-ensemble scores.
+    See the module docstring for the files written.
     """
     run_dir = Path(run_dir)
     done = {name: json.loads((run_dir / name / "metrics.json").read_text()) for name in names
@@ -325,12 +340,19 @@ def summarise_cv(
     atomic_write(run_dir / "cv_stability.csv", lambda tmp: stability.to_csv(tmp, index=False))
     if len(comparison):
         atomic_write(run_dir / "cv_comparison.csv", lambda tmp: comparison.to_csv(tmp, index=False))
+    ensemble = ensemble_vs_truth(gene_ranks, truth) if truth is not None and len(gene_ranks) else None
+    if ensemble is not None:
+        atomic_write(run_dir / "cv_ensemble.csv", lambda tmp: ensemble.to_csv(tmp, index=False))
 
     metrics: dict[str, Any] = {key: d["mean"] for key, d in described.items()}
     metrics.update({
         "cv/folds": folds, "cv/repeats": repeats, "cv/n_folds_done": len(done),
         **{f"cv/sd/{key}": d["sd"] for key, d in described.items() if key.startswith(("test/", "val/", "eval/"))},
     })
+    if ensemble is not None:
+        for row in ensemble.itertuples():
+            metrics[f"cv/ensemble/auprc_vs_truth/{row.method}"] = row.auprc
+            metrics[f"cv/ensemble/chance_auprc/{row.method}"] = row.chance_auprc
     write_json(run_dir / "metrics.json", metrics)
     _print_summary(summary, stability, comparison)
     return metrics

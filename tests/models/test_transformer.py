@@ -112,3 +112,19 @@ def test_per_gene_tokens_move_along_their_own_gene_direction(x: torch.Tensor) ->
     moved = (model.embed(shifted)[:, 1:] - tokens).abs().sum(-1)
     assert (moved[:, 3] > 0).all() and (moved[:, [0, 1, 2, *range(4, N_GENES)]] == 0).all()
     torch.testing.assert_close(model.embed(shifted)[:, 4] - tokens[:, 3], model.value_encoder.weight[3].expand(5, -1))
+
+
+def test_gene_dropout_masks_values_to_the_training_mean_in_training_only(x: torch.Tensor) -> None:
+    """Training: a gene's value is either kept or set to 0 (its token = gene-ID embedding); eval: untouched."""
+    model = make("per_gene", gene_dropout=0.5)
+    full = model.gene_embedding.weight + model.value_encoder(x)
+    assert torch.equal(model.embed(x)[:, 1:], full)  # eval mode: nothing masked
+    model.train()
+    torch.manual_seed(3)
+    tokens = model.embed(x)[:, 1:]
+    masked = (tokens - model.gene_embedding.weight).abs().sum(-1) == 0
+    kept = (tokens - full).abs().sum(-1) == 0
+    assert (masked | kept).all()
+    assert 0.3 < masked.float().mean() < 0.7  # about half of 5 x 37 values
+    with pytest.raises(ConfigError, match="gene_dropout"):
+        make(gene_dropout=1.0)
