@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from genexai.attribution import get_attribution
+from genexai.errors import AttributionError
 from genexai.models.lrp import with_gradient_of
 from genexai.models.transformer import GeneTokenTransformer
 
@@ -63,9 +64,10 @@ def reference_logits(model: GeneTokenTransformer, tokens: Tensor, softmax_io: li
 def test_relevance_is_conserved_once_absorbed_shares_are_added(value_encoding: str, bias: bool) -> None:
     model = make(value_encoding, bias)
     x = torch.randn(5, N_GENES, generator=torch.Generator().manual_seed(1))
-    method = get_attribution("attnlrp", model)
+    method = get_attribution("attnlrp", model, relevance="token")
     genes = method.attribute(x)
     total = genes.sum(1) + method.last_cls
+    value_share = get_attribution("attnlrp", model).attribute(x)  # the default: expression share only
     with torch.no_grad():
         explained = model(x) @ CONTRAST
 
@@ -81,6 +83,8 @@ def test_relevance_is_conserved_once_absorbed_shares_are_added(value_encoding: s
     # The shortcut (factors on q, k, v around the fused kernel) is the rule on the products.
     torch.testing.assert_close(genes, reference[:, 1:], atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(method.last_cls, reference[:, 0], atol=1e-5, rtol=1e-4)
+    gene_id = model.gene_embedding.weight.detach()
+    torch.testing.assert_close(value_share, ((tokens[:, 1:] - gene_id) * grads[0][:, 1:]).sum(-1).detach(), atol=1e-5, rtol=1e-4)
 
     # Per-sample absorbed shares need per-sample bias gradients: one backward per sample.
     absorbed = torch.zeros(len(x))
@@ -109,6 +113,19 @@ def test_relevance_explains_the_log_odds_sign_with_target() -> None:
     info = method.info()
     assert {"delta_abs_mean", "delta_abs_max", "cls_relevance_mean", "value_share"} <= info.keys()
     assert 0 < info["value_share"] < 1
+
+
+def test_value_share_is_zero_at_the_training_mean_with_the_per_gene_tokenizer() -> None:
+    """x_j = 0 (the training mean after standardisation) carries no expression relevance; the token still may."""
+    model = make("per_gene")
+    x = torch.randn(4, N_GENES, generator=torch.Generator().manual_seed(4))
+    x[:, :5] = 0.0
+    value = get_attribution("attnlrp", model).attribute(x)
+    token = get_attribution("attnlrp", model, relevance="token").attribute(x)
+    assert value[:, :5].abs().max() == 0 and token[:, :5].abs().min() > 0
+    assert value[:, 5:].abs().min() > 0
+    with pytest.raises(AttributionError, match="relevance"):
+        get_attribution("attnlrp", model, relevance="gene")
 
 
 def test_attnlrp_leaves_the_model_as_it_found_it() -> None:

@@ -6,15 +6,20 @@ token for ``f`` = the explained log-odds (``z_B - z_A`` by default). A gene's sc
 the relevance of its token, summed over the embedding dimension.
 
 Where relevance is taken: at the token embedding ``gene_embedding[j] + value(x_j)``, the
-input of the first block, because that is where relevance over tokens is conserved. It
-therefore includes the gene-ID embedding, the same vector in every sample; by linearity
-the score splits exactly into an ID share ``e_j * g_j`` and an expression share
-``v_j * g_j``, and the mean fraction of the latter is reported as ``value_share``. The
-value encoder is not traversed, so every value encoding (per_gene, continuous, binned) is handled alike.
+input of the first block, because that is where relevance over tokens is conserved. A
+token's relevance splits exactly (by linearity) into an ID share ``e_j * g_j`` -- the
+gene-ID embedding, the same vector in every sample -- and an expression share
+``v_j * g_j``; the mean fraction of the latter is reported as ``value_share``.
+``relevance="value"`` (the default) scores a gene by its expression share: the ID share
+says that the token is there, not what its value is, and with the per-gene tokenizer
+``v_j = x_j * w_j`` is zero at the training mean -- the reference of the deletion test
+and of ``direction`` -- so the score is relevance relative to the training mean.
+``relevance="token"`` scores the whole token (the quantity that is conserved). The value
+encoder is not traversed, so every value encoding (per_gene, continuous, binned) is handled alike.
 The CLS token's relevance is reported in :meth:`info` (``cls_relevance_mean``), not as a
 gene.
 
-Conservation: genes + CLS sum to ``f`` minus what the biases (linear layers, LayerNorm
+Conservation: token relevance (genes + CLS) sums to ``f`` minus what the biases (linear layers, LayerNorm
 shifts) and the softmax rule absorb; that gap is ``last_delta`` (sum minus ``f``).
 """
 
@@ -37,9 +42,11 @@ from genexai.models.transformer import GeneTokenTransformer
 class AttnLRP(AttributionMethod):
     """AttnLRP relevance of every gene token for the target's log-odds; signed, transformer only.
 
-    Scores are relative to the zero embedding, not to the training mean, so no direction
-    (up or down in B) is read from them (``direction = None``); their signed class means
-    are still tabulated. Memory is that of one ordinary backward pass on the fused
+    ``relevance``: ``"value"`` (default) = each gene's expression share of its token's
+    relevance, ``"token"`` = the whole token's (module docstring). Token scores are relative
+    to the zero embedding, and only the per-gene tokenizer puts the value share's zero at
+    the training mean, so no direction (up or down in B) is read from either
+    (``direction = None``); their signed class means are still tabulated. Memory is that of one ordinary backward pass on the fused
     attention kernel: no ``N x N`` attention is stored.
 
     Attributes
@@ -55,8 +62,11 @@ class AttnLRP(AttributionMethod):
 
     model: GeneTokenTransformer
 
-    def __init__(self, model: nn.Module, batch_size: int = 64, seed: int = 0) -> None:
+    def __init__(self, model: nn.Module, relevance: str = "value", batch_size: int = 64, seed: int = 0) -> None:
+        if relevance not in ("value", "token"):
+            raise AttributionError(f"attnlrp relevance={relevance!r} is unknown; use 'value' (expression share) or 'token'")
         super().__init__(model, batch_size=batch_size, seed=seed)
+        self.relevance = relevance
         self._cls: list[Tensor] = []
         self._value_share: list[Tensor] = []
 
@@ -82,12 +92,14 @@ class AttnLRP(AttributionMethod):
         relevance = (tokens * grad).sum(dim=-1)  # [b, N]: CLS, then one per gene
         # Exact split of a gene's relevance into its ID embedding and its value embedding.
         gene_id = self.model.gene_embedding.weight.detach()
-        id_part = (gene_id * grad[:, 1:]).sum(dim=-1).abs().sum(dim=1)
-        value_part = ((tokens[:, 1:] - gene_id) * grad[:, 1:]).sum(dim=-1).abs().sum(dim=1)
+        id_relevance = (gene_id * grad[:, 1:]).sum(dim=-1)
+        value_relevance = relevance[:, 1:] - id_relevance
+        id_part, value_part = id_relevance.abs().sum(dim=1), value_relevance.abs().sum(dim=1)
         share = value_part / (value_part + id_part).clamp_min(torch.finfo(grad.dtype).tiny)
         self._cls.append(relevance[:, 0].cpu())
         self._value_share.append(share.cpu())
-        return relevance[:, 1:], relevance.sum(dim=1) - explained.detach()
+        genes = value_relevance if self.relevance == "value" else relevance[:, 1:]
+        return genes, relevance.sum(dim=1) - explained.detach()
 
     @property
     def last_cls(self) -> Tensor | None:
