@@ -45,6 +45,8 @@ CANDIDATES: dict[str, list[str]] = {
     "per_gene_default_size_gene_dropout0.25": ["model=transformer", "model.backbone.gene_dropout=0.25"],
     "per_gene_default_size_gene_dropout0.5": ["model=transformer", "model.backbone.gene_dropout=0.5"],
     "mlp": ["model=mlp"],
+    # the MLP given the transformer's optimiser-step budget (its defaults take 1-2 steps per epoch on ~35 samples)
+    "mlp_batch8_40epochs": ["model=mlp", "data.batch_size=8", "trainer.max_epochs=40"],
 }
 COMMON = [
     "logger=none", "attribution=none", "evaluate=false", "data.n_genes=300",
