@@ -21,6 +21,7 @@ printed last.
     python benchmarks/small_n.py                                          # planted truths, seeds 0-2
     python benchmarks/small_n.py --datasets spikein --seeds 0 --models transformer mlp
     python benchmarks/small_n.py --datasets tcga_brca_paired geuvadis_sex montpick yeast_snf2 --seeds 0
+    python benchmarks/small_n.py --report-only --models transformer mlp xgboost logreg_l1   # tables of what has run
 """
 
 from __future__ import annotations
@@ -155,11 +156,15 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["transformer", "mlp"])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "small_n")
+    parser.add_argument("--report-only", action="store_true", help="tabulate the finished cells, train none")
     args = parser.parse_args()
     rows = []
     for dataset in args.datasets:
         for seed in args.seeds:
             for model in args.models:
+                run_dir = args.out / dataset / f"seed{seed}" / model
+                if args.report_only and not (run_dir / "metrics.json").is_file():
+                    continue
                 rows.extend(method_rows(dataset, seed, model, run_cell(dataset, seed, model, args.out)))
     methods = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
