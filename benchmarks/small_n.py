@@ -59,9 +59,14 @@ DATASET_OVERRIDES: dict[str, list[str]] = {"simulated_from_real": ["data.adata.n
 SPIKE_INS = ("spikein", "spikein_geuvadis", "simulated_from_real")
 
 
+def cell_dir(dataset: str, seed: int, model: str, out: Path) -> Path:
+    """Where one cell's run lives (``metrics.json`` there = finished)."""
+    return out / dataset / f"seed{seed}" / model
+
+
 def run_cell(dataset: str, seed: int, model: str, out: Path) -> Path:
     """Train (if not done) one cell and return its run directory."""
-    run_dir = out / dataset / f"seed{seed}" / model
+    run_dir = cell_dir(dataset, seed, model, out)
     if not (run_dir / "metrics.json").is_file():
         started = time.perf_counter()
         seed_override = [f"data.adata.seed={seed}"] if dataset in SPIKE_INS else [f"seed={seed}"]
@@ -162,8 +167,7 @@ def main() -> None:
     for dataset in args.datasets:
         for seed in args.seeds:
             for model in args.models:
-                run_dir = args.out / dataset / f"seed{seed}" / model
-                if args.report_only and not (run_dir / "metrics.json").is_file():
+                if args.report_only and not (cell_dir(dataset, seed, model, args.out) / "metrics.json").is_file():
                     continue
                 rows.extend(method_rows(dataset, seed, model, run_cell(dataset, seed, model, args.out)))
     methods = pd.DataFrame(rows)

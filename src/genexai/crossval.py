@@ -55,7 +55,7 @@ from genexai.data.datamodule import RNASeqDataModule
 from genexai.de import de_ranking
 from genexai.errors import ConfigError
 from genexai.evaluation.ensemble import ensemble_vs_truth
-from genexai.evaluation.metrics import jaccard_stability, top_k
+from genexai.evaluation.metrics import jaccard_stability, planted_de, top_k
 from genexai.training import train_on_datamodule
 from genexai.utils.io import atomic_write, write_json, write_text
 from genexai.utils.provenance import write_provenance
@@ -122,10 +122,9 @@ def train_cv(cfg: DictConfig) -> dict[str, Any]:
             tracking.finish()  # a W&B run per fold: close it before the next fold opens one
         metrics.setdefault("time_s", {})["fold"] = time.perf_counter() - fold_started
         write_json(fold_dir / "metrics.json", metrics)
-    var = base.adata.var
-    truth = var["is_de"].astype(bool) if "is_de" in var else None
     metrics = summarise_cv(
-        run_dir, names, ks=list(cfg.comparison.ks), folds=base.cv_folds, repeats=base.cv.get("repeats") or 1, truth=truth
+        run_dir, names, ks=list(cfg.comparison.ks), folds=base.cv_folds, repeats=base.cv.get("repeats") or 1,
+        truth=planted_de(base.adata.var),
     )
     metrics.update({"cv/time_s/read": read_time, "cv/time_s/total": time.perf_counter() - started})
     write_json(run_dir / "metrics.json", metrics)

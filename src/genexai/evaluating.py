@@ -29,6 +29,7 @@ from genexai.evaluation import compare_methods, write_report
 from genexai.evaluation.compare import de_label
 from genexai.evaluation import plots
 from genexai.evaluation.faithfulness import ProbaFn, faithfulness, rankings_from_importance
+from genexai.evaluation.metrics import planted_de
 from genexai.significance import (
     assess_significance,
     has_significance,
@@ -184,7 +185,7 @@ def evaluate_model(
     atomic_write(out_dir / "de.csv", lambda tmp: de.to_csv(tmp, index_label="gene"))
 
     var = datamodule.adata.var
-    truth = var["is_de"].astype(bool) if "is_de" in var else None
+    truth = planted_de(var)
     truth_lfc = var["true_log2fc"] if "true_log2fc" in var else None
     comparison = compare_methods(
         importance,

@@ -2,8 +2,8 @@
 
 Inside ``model.lrp_mode()`` the encoder's gradients follow the AttnLRP rules
 (:mod:`genexai.models.lrp`), so ``tokens * d f / d tokens`` is the LRP relevance of each
-token for ``f`` = the explained log-odds (``z_B - z_A`` by default). A gene's score is
-the relevance of its token, summed over the embedding dimension.
+token for ``f`` = the explained log-odds (``z_B - z_A`` by default), summed over the
+embedding dimension; a gene's score is the expression share of it (below).
 
 Where relevance is taken: at the token embedding ``gene_embedding[j] + value(x_j)``, the
 input of the first block, because that is where relevance over tokens is conserved. A
@@ -46,8 +46,8 @@ class AttnLRP(AttributionMethod):
     relevance, ``"token"`` = the whole token's (module docstring). Token scores are relative
     to the zero embedding, and only the per-gene tokenizer puts the value share's zero at
     the training mean, so no direction (up or down in B) is read from either
-    (``direction = None``); their signed class means are still tabulated. Memory is that of one ordinary backward pass on the fused
-    attention kernel: no ``N x N`` attention is stored.
+    (``direction = None``); their signed class means are still tabulated. Memory is that of
+    one ordinary backward pass on the fused attention kernel: no ``N x N`` attention is stored.
 
     Attributes
     ----------

@@ -39,4 +39,4 @@ def ensemble_vs_truth(gene_ranks: pd.DataFrame, truth: pd.Series) -> pd.DataFram
         scores = -table.set_index("gene")["mean_rank_missing_last"].astype(float)
         is_de = truth.reindex(scores.index, fill_value=False).astype(bool)
         rows.append({"method": str(method), **ranking_metrics(scores, is_de)})
-    return pd.DataFrame(rows, columns=["method", "n_genes", "n_hits", "auprc", "chance_auprc", "lift", "auroc", "chance_auroc"])
+    return pd.DataFrame(rows)

@@ -37,6 +37,11 @@ def de_hits(de: pd.DataFrame, alpha: float = 0.05, lfc_threshold: float = 0.0) -
     return pd.Series(hit & ~np.isnan(padj), index=de.index, name="is_hit")
 
 
+def planted_de(var: pd.DataFrame) -> pd.Series | None:
+    """The planted DE genes of simulated / spike-in data (``var["is_de"]`` as bool), or None for real data."""
+    return var["is_de"].astype(bool) if "is_de" in var else None
+
+
 def realised_fdr_power(
     de: pd.DataFrame, truth: pd.Series, alpha: float = 0.05, lfc_threshold: float = 0.0
 ) -> dict[str, float]:
