@@ -10,6 +10,7 @@ import pytest
 
 from genexai.errors import DataError
 from genexai.evaluation import compare_methods, comparison_summary, write_report
+from genexai.evaluation.metrics import expected_average_precision
 from genexai.evaluation.plots import make_figures
 
 N_GENES, N_SCORED, N_DE = 300, 250, 30
@@ -79,15 +80,23 @@ def test_compare_methods_rows_and_metrics(tables):
             "overlap_pvalue@10", "chance_jaccard@50", "sign_agreement"]
     assert np.isfinite(rows[core].to_numpy(dtype=float)).all()
     assert (rows["n_genes_scored"] == N_SCORED).all()
-    # Chance AUPRC is the hit prevalence among scored genes; hits outside are counted.
+    # Chance AUPRC is a random ranking's expected AP over the scored genes (above their hit
+    # prevalence); hits outside are counted.
     for _, row in rows.iterrows():
-        assert row["chance_auprc"] == pytest.approx(row["n_hits"] / row["n_genes_scored"])
+        assert row["prevalence"] == pytest.approx(row["n_hits"] / row["n_genes_scored"])
+        assert row["chance_auprc"] == pytest.approx(expected_average_precision(row["n_genes_scored"], row["n_hits"]))
+        assert row["chance_auprc"] > row["prevalence"]
     assert rows.loc[("good", "truth"), "n_hits_outside_model"] == int(truth.iloc[N_SCORED:].sum())
     for reference in ("deseq2", "truth"):
         assert rows.loc[("good", reference), "auprc"] > rows.loc[("random", reference), "auprc"]
         assert rows.loc[("good", reference), "lift"] > 3
         assert rows.loc[("random", reference), "auroc"] == pytest.approx(0.5, abs=0.15)
     assert rows.loc[("good", "truth"), "sign_agreement"] == 1.0
+    # Jaccard@50 vs the truth compares with the planted genes only (fewer than 50 are scored),
+    # never with null genes padded in the scored method's order.
+    planted_scored = int(truth.iloc[:N_SCORED].sum())
+    assert planted_scored < 50
+    assert rows.loc[("good", "truth"), "jaccard@50"] <= planted_scored / 50
     assert rows.loc[("deseq2", "truth"), "auprc"] > 0.9
     assert np.isfinite(rows.loc[("good", "deseq2"), ["spearman_abs_stat", "spearman_neglog10p"]]).all()
 

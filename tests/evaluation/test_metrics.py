@@ -8,6 +8,7 @@ import pytest
 
 from genexai.evaluation.metrics import (
     de_hits,
+    expected_average_precision,
     expected_jaccard,
     jaccard_stability,
     neg_log10_pvalue,
@@ -41,8 +42,9 @@ def test_ranking_metrics_hand_computed():
     m = ranking_metrics(series([4, 3, 2, 1]), series([True, False, True, False]))
     assert m["auprc"] == pytest.approx(5 / 6)
     assert m["auroc"] == pytest.approx(0.75)
-    assert m["chance_auprc"] == 0.5 and m["chance_auroc"] == 0.5
-    assert m["lift"] == pytest.approx((5 / 6) / 0.5)
+    assert m["prevalence"] == 0.5 and m["chance_auroc"] == 0.5
+    assert m["chance_auprc"] == pytest.approx(expected_average_precision(4, 2))
+    assert m["lift"] == pytest.approx((5 / 6) / m["chance_auprc"])
     assert (m["n_genes"], m["n_hits"]) == (4, 2)
 
 
@@ -65,6 +67,50 @@ def test_topk_metrics_hand_computed():
     assert m["chance_precision"] == 0.5 and m["chance_recall"] == pytest.approx(2 / 6)
     assert m["expected_overlap"] == pytest.approx(1.0)
     assert m["chance_jaccard"] == pytest.approx(11 / 45)      # overlap 1 w.p. 8/15, 2 w.p. 1/15
+
+
+def test_expected_average_precision_is_the_mean_over_all_rankings():
+    # Every placement of 2 hits among 6 ranks is equally likely under a random ranking.
+    from itertools import combinations
+
+    aps = []
+    for ranks in combinations(range(1, 7), 2):
+        aps.append(np.mean([(i + 1) / r for i, r in enumerate(ranks)]))
+    assert expected_average_precision(6, 2) == pytest.approx(np.mean(aps))
+    # The case: 5 hits among 1000 genes score 0.0115 by chance, not the prevalence 0.005.
+    assert expected_average_precision(1000, 5) == pytest.approx(0.0115, abs=5e-5)
+    assert expected_average_precision(10, 10) == 1.0 and np.isnan(expected_average_precision(10, 0))
+
+
+def test_expected_average_precision_matches_random_rankings():
+    rng = np.random.default_rng(0)
+    y = pd.Series([True] * 3 + [False] * 47, index=[f"g{i}" for i in range(50)])
+    aucs = [ranking_metrics(pd.Series(rng.random(50), index=y.index), y)["auprc"] for _ in range(4000)]
+    assert np.mean(aucs) == pytest.approx(expected_average_precision(50, 3), abs=0.005)
+    assert expected_average_precision(50, 3) > 3 / 50 + 0.02
+
+
+def test_jaccard_reference_ties_do_not_follow_the_scored_method():
+    # 5 planted genes among 100; the method ranks them first, then 45 null genes in its own order.
+    genes = [f"g{i:03d}" for i in range(100)]
+    rng = np.random.default_rng(1)
+    order = list(rng.permutation(genes))
+    scores = pd.Series(np.arange(100, 0, -1.0), index=order)
+    planted = order[:5]
+    abs_lfc = pd.Series(np.nan, index=genes)
+    abs_lfc[planted] = [2.0, 1.8, 1.5, 1.2, 1.0]
+    hits = pd.Series(False, index=genes)
+    hits[planted] = True
+    m = topk_metrics(scores, abs_lfc, hits, k=50)
+    # The reference top-50 is the 5 planted genes only: Jaccard = 5 / 50, not 1.
+    assert m["jaccard"] == pytest.approx(5 / 50)
+    assert m["chance_jaccard"] == pytest.approx(expected_jaccard(100, 50, 5))
+    # Zero-filled ties (|log2FC| = 0 for every null gene) are broken by gene ID, not by the
+    # scored table's order: two methods with the same top 50 in different orders score alike.
+    zeros = abs_lfc.fillna(0.0)
+    reordered = scores.iloc[rng.permutation(100)]
+    assert topk_metrics(scores, zeros, hits, k=50)["jaccard"] == topk_metrics(reordered, zeros, hits, k=50)["jaccard"]
+    assert topk_metrics(scores, zeros, hits, k=50)["jaccard"] < 0.5
 
 
 def test_topk_clips_k_and_handles_missing_reference():

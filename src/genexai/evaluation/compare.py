@@ -139,6 +139,10 @@ def compare_methods(
     neglog10p = neg_log10_pvalue(de["pvalue"])
     truth = truth.astype(bool) if truth is not None else None
     abs_true = truth_log2fc.abs() if truth_log2fc is not None else None
+    # Jaccard@k vs the truth: the top k planted genes by |true log2FC|; unplanted genes have no rank.
+    planted_abs = None
+    if abs_true is not None and truth is not None:
+        planted_abs = abs_true.where(truth.reindex(abs_true.index, fill_value=False))
     rows, universe = [], pd.Index([])
     for method, table in importance.groupby("method", sort=False):
         table = table.set_index("gene")
@@ -158,7 +162,7 @@ def compare_methods(
             genes_t = genes.intersection(truth.index, sort=False)
             correlates = {"abs_true_lfc": abs_true} if abs_true is not None else {}
             row = _score_row(
-                scores.loc[genes_t], truth, ks, abs_true, signed, truth_log2fc, correlates
+                scores.loc[genes_t], truth, ks, planted_abs, signed, truth_log2fc, correlates
             )
             outside = int(truth[~truth.index.isin(genes_t)].sum())
             rows.append({"method": method, "reference": "truth", **row, "n_hits_outside_model": outside})
@@ -169,7 +173,7 @@ def compare_methods(
             neglog10p.loc[genes_t],
             truth,
             ks,
-            abs_true,
+            planted_abs,
             de["log2FoldChange"],
             truth_log2fc,
             correlates,

@@ -2,7 +2,8 @@
 
 Pure functions on pandas objects indexed by gene. Each metric comes with its chance
 level: a number is only meaningful next to what a random ranking of the same genes
-would score (AUROC 0.5; AUPRC and precision@k = hit prevalence; recall@k = k / n;
+would score (AUROC 0.5; AUPRC the expected average precision of a random ranking, which
+exceeds the hit prevalence when hits are few; precision@k = hit prevalence; recall@k = k / n;
 Jaccard and overlap under a random draw of the same sizes; sign agreement 0.5;
 Spearman 0). Average precision, AUROC, Spearman and the hypergeometric tail are the
 scikit-learn / scipy implementations (see METHODS.md, "Comparison with DE").
@@ -90,6 +91,35 @@ def top_k(scores: pd.Series, k: int) -> pd.Index:
     return order.index[:k]
 
 
+def reference_top_k(reference_scores: pd.Series, k: int) -> pd.Index:
+    """A reference ranking's top k (DE ``-log10 p``, true ``|log2FC|``), independent of any scored method.
+
+    Genes without a reference score (NaN: untested by DE, or not planted) are left out, so
+    the set may hold fewer than k genes; ties are broken by gene ID. Breaking them by the
+    order of the table being scored would pad the reference with that method's own top
+    genes (against the truth every non-DE gene ties at |log2FC| = 0) and inflate Jaccard@k.
+    """
+    scores = reference_scores.astype(float).dropna()
+    by_gene = scores.iloc[np.argsort(scores.index.astype(str).to_numpy(), kind="mergesort")]
+    return top_k(by_gene, k)
+
+
+def expected_average_precision(n: int, n_hits: int) -> float:
+    """Expected average precision of a uniformly random ranking of ``n`` genes, ``n_hits`` of them hits.
+
+    The chance level of AUPRC. A hit at rank i has expected precision
+    ``(1 + (i - 1)(R - 1)/(n - 1)) / i``, so ``E[AP] = (H_n + (R - 1)/(n - 1)·(n - H_n)) / n``
+    with ``H_n`` the n-th harmonic number (Bestgen 2015). It is the prevalence ``R / n``
+    only as n grows with R/n fixed: 1000 genes with 5 hits give 0.0115, not 0.005.
+    """
+    if not 0 < n_hits <= n:
+        return np.nan
+    if n == 1:
+        return 1.0
+    harmonic = float(np.sum(1.0 / np.arange(1, n + 1)))
+    return (harmonic + (n_hits - 1) / (n - 1) * (n - harmonic)) / n
+
+
 def ranking_metrics(scores: pd.Series, is_hit: pd.Series) -> dict[str, float]:
     """AUPRC (average precision) and AUROC of a score ranking against hits.
 
@@ -103,22 +133,24 @@ def ranking_metrics(scores: pd.Series, is_hit: pd.Series) -> dict[str, float]:
     Returns
     -------
     dict
-        ``auprc, chance_auprc`` (= prevalence), ``lift`` (= auprc / chance),
+        ``auprc, chance_auprc`` (:func:`expected_average_precision`), ``prevalence``,
+        ``lift`` (= auprc / chance_auprc),
         ``auroc, chance_auroc`` (= 0.5), ``n_genes, n_hits``. Undefined metrics (no
         hit, or every gene a hit) are NaN.
     """
     y = is_hit.reindex(scores.index, fill_value=False).to_numpy(dtype=bool)
     s = fill_lowest(scores).to_numpy()
     n, n_hits = len(y), int(y.sum())
-    prevalence = n_hits / n if n else np.nan
     defined = 0 < n_hits < n
     auprc = float(average_precision_score(y, s)) if defined else np.nan
+    chance = expected_average_precision(n, n_hits) if defined else np.nan
     return {
         "n_genes": n,
         "n_hits": n_hits,
         "auprc": auprc,
-        "chance_auprc": prevalence,
-        "lift": auprc / prevalence if defined else np.nan,
+        "chance_auprc": chance,
+        "prevalence": n_hits / n if n else np.nan,
+        "lift": auprc / chance if defined else np.nan,
         "auroc": float(roc_auc_score(y, s)) if defined else np.nan,
         "chance_auroc": CHANCE_AUROC,
     }
@@ -165,8 +197,9 @@ def topk_metrics(
     scores : pandas.Series
         Importance per gene (higher = more important); defines the gene universe.
     reference_scores : pandas.Series or None
-        Reference ranking score (e.g. ``-log10 p`` of DESeq2, or ``|true log2FC|``);
-        Jaccard@k compares the two top-k sets. ``None`` gives NaN Jaccard.
+        Reference ranking score (e.g. ``-log10 p`` of DESeq2, or ``|true log2FC|`` of
+        the planted genes, NaN elsewhere); Jaccard@k compares the top-k set with
+        :func:`reference_top_k` (NaN left out, ties by gene ID). ``None`` gives NaN Jaccard.
     is_hit : pandas.Series of bool
         Hits (DE or true DE genes).
     k : int
@@ -178,7 +211,7 @@ def topk_metrics(
         ``k, overlap`` (hits in the top k), ``precision, recall, jaccard,
         overlap_pvalue`` (hypergeometric), and chance levels ``chance_precision``
         (prevalence), ``chance_recall`` (k / n), ``chance_jaccard`` (random sets of
-        size k), ``expected_overlap`` (k * prevalence).
+        the same sizes: k and the reference's top-k), ``expected_overlap`` (k * prevalence).
     """
     n = len(scores)
     k = min(int(k), n)
@@ -187,11 +220,11 @@ def topk_metrics(
     top = top_k(scores, k)
     overlap = int(hits.loc[top].sum())
     prevalence = n_hits / n if n else np.nan
-    if reference_scores is None:
-        jac = np.nan
-    else:
-        reference_top = top_k(reference_scores.reindex(scores.index), k)
+    jac, chance_jac = np.nan, (expected_jaccard(n, k, k) if k else np.nan)
+    if reference_scores is not None:
+        reference_top = reference_top_k(reference_scores.reindex(scores.index), k)
         jac = jaccard(set(top), set(reference_top))
+        chance_jac = expected_jaccard(n, k, len(reference_top)) if k else np.nan
     return {
         "k": k,
         "overlap": overlap,
@@ -201,7 +234,7 @@ def topk_metrics(
         "overlap_pvalue": overlap_pvalue(overlap, n, n_hits, k) if k else np.nan,
         "chance_precision": prevalence,
         "chance_recall": k / n if n else np.nan,
-        "chance_jaccard": expected_jaccard(n, k, k) if k else np.nan,
+        "chance_jaccard": chance_jac,
         "expected_overlap": k * prevalence if n else np.nan,
     }
 
