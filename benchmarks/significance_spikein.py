@@ -70,6 +70,7 @@ def run(name: str, replicate: int, overrides: list[str], common: list[str], out:
     directory = run_dir(out, replicate, name)
     table = directory / "evaluation" / "significance.csv"
     if table.exists():
+        print(f"rep{replicate} {name}: reusing {directory}", flush=True)
         return table
     replicate_overrides = [f"data.adata.seed={replicate}", f"seed={replicate}"]
     command = [sys.executable, str(ROOT / "train.py"), *common, *replicate_overrides, *overrides,

@@ -32,6 +32,7 @@ from genexai.evaluation.faithfulness import ProbaFn, faithfulness, rankings_from
 from genexai.evaluation.metrics import planted_de
 from genexai.significance import (
     assess_significance,
+    check_significance_config,
     has_significance,
     recipe_from_checkpoint,
     recipe_from_classical,
@@ -315,6 +316,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"{run_dir} is not a genexai training run (no config.yaml); pass run_dir= a directory made by train.py")
     train_cfg = OmegaConf.load(run_dir / "config.yaml")
+    if cfg.get("significance"):  # recomputing q-values on the run's genes: refused when labels chose them
+        check_significance_config(OmegaConf.merge(train_cfg, {"significance": cfg.significance}))
     out_dir = Path(cfg.paths.output_dir)
     write_provenance(out_dir, train_cfg.data)
     datamodule = build_datamodule(train_cfg)

@@ -24,7 +24,7 @@ from genexai.classical import is_classical, train_classical
 from genexai.data.datamodule import RNASeqDataModule
 from genexai.errors import ConfigError
 from genexai.evaluating import check_de_config, evaluate_model
-from genexai.significance import assess_significance, recipe_from_checkpoint
+from genexai.significance import assess_significance, check_significance_config, recipe_from_checkpoint
 from genexai.utils.instantiate import instantiate_group
 from genexai.utils.io import atomic_write, write_json, write_text
 from genexai.utils.provenance import write_provenance
@@ -55,6 +55,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     and ``metrics.json``. With ``data.cv.folds`` set: one such directory per fold plus
     the cross-validation summary (:func:`genexai.crossval.train_cv`).
     """
+    check_significance_config(cfg)  # fail now, not after training
     if cfg.data.get("cv") and cfg.data.cv.get("folds") and cfg.data.get("fold") is None:
         from genexai.crossval import train_cv  # late: crossval imports this module
 

@@ -138,3 +138,22 @@ def test_importance_share_and_scale_invariant_permutation_pvalues():
     # BH by hand on p = 1/2, 3/4, 3/4 (m = 3): m p / rank = 3/2, 3/4, 3/4 -> running min from the top: 3/4 each
     np.testing.assert_allclose(raw["qvalue"], [0.75, 0.75, 0.75])
 
+
+
+def test_decoy_fdr_is_called_a_heuristic_estimate_not_knockoff_control():
+    # Permuted decoys are not model-X knockoffs (no correlation with other genes, no pairing), so
+    # nothing user-facing may promise knockoff+'s finite-sample FDR control for them.
+    from pathlib import Path
+
+    import genexai.significance.decoy as decoy
+
+    root = Path(__file__).resolve().parents[2]
+    texts = {
+        "decoy.py": decoy.__doc__ or "",
+        "decoy.yaml": (root / "configs" / "significance" / "decoy.yaml").read_text(),
+        "significance.md": (root / "docs" / "significance.md").read_text(),
+    }
+    for name, text in texts.items():
+        flat = " ".join(text.split()).lower()
+        assert "heuristic" in flat, name
+        assert "finite-sample fdr control)" not in flat and "(knockoff+, finite-sample" not in flat, name

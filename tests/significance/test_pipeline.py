@@ -194,3 +194,25 @@ def test_the_significance_step_leaves_the_global_random_state_alone():
         random.seed(5), np.random.seed(5), torch.manual_seed(5)
         random.random(), np.random.random(), torch.rand(1)
     assert (random.random(), np.random.random(), torch.rand(1).item()) == expected != before
+
+
+@pytest.mark.parametrize("method", ["decoy", "permutation"])
+def test_significance_on_de_selected_genes_is_refused_before_training(method, tmp_path, capsys, monkeypatch):
+    # The pure-noise case: Wilcoxon picks 20 of 2000 noise genes with the real labels; decoys
+    # then called 9 of them at q < 0.05. Refused with one line before anything trains.
+    from tests.test_bad_input import one_error_line, run_script
+
+    code, stderr = run_script(
+        "train",
+        [
+            *QUIET, *RIDGE, "data.adata.n_samples=60", "data.adata.n_genes=2000", "data.adata.de_fraction=0",
+            "data.gene_selection=wilcoxon", "data.n_genes=20", f"significance={method}", "significance.decoy_ratio=5"
+            if method == "decoy" else "significance.n_permutations=20", f"hydra.run.dir={tmp_path}",
+        ],
+        capsys,
+        monkeypatch,
+    )  # fmt: skip
+    assert code == 2
+    line = one_error_line(stderr)
+    assert f"significance={method} with data.gene_selection=wilcoxon" in line and "anti-conservative" in line
+    assert not (tmp_path / "importance.csv").exists() and not (tmp_path / "checkpoints").exists()

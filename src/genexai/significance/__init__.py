@@ -16,6 +16,7 @@ written by the evaluation as ``evaluation/significance.csv``).
 from genexai.significance.assess import (
     METHODS,
     assess_significance,
+    check_significance_config,
     significance_method,
 )
 from genexai.significance.compare import (
@@ -43,6 +44,7 @@ __all__ = [
     "Recipe",
     "assess_significance",
     "bh_qvalues",
+    "check_significance_config",
     "decoy_pvalues",
     "decoy_run",
     "decoy_significance",

@@ -25,11 +25,13 @@ from genexai.significance.permutation import permutation_null, permutation_signi
 from genexai.significance.refit import Recipe, preserved_random_state
 from genexai.utils.io import atomic_write, write_json
 
-__all__ = ["METHODS", "assess_significance", "significance_method"]
+__all__ = ["METHODS", "assess_significance", "check_significance_config", "significance_method"]
 
 log = logging.getLogger(__name__)
 
 METHODS = ("none", "permutation", "decoy")
+#: ``data.gene_selection`` values that choose the model's genes with the labels (a DE test).
+LABEL_SELECTIONS = ("deseq2", "wilcoxon")
 
 
 def significance_method(cfg: DictConfig | None) -> str:
@@ -38,6 +40,26 @@ def significance_method(cfg: DictConfig | None) -> str:
     if method not in METHODS:
         raise ConfigError(f"significance.method must be one of {list(METHODS)}, got {method!r}")
     return method
+
+
+def check_significance_config(cfg: DictConfig) -> None:
+    """Refuse, before any training, a significance method on genes that a DE test chose with the real labels.
+
+    The null models and decoys keep the observed run's genes; when those were picked by
+    ``data.gene_selection=deseq2|wilcoxon`` on the real labels, every candidate already beat
+    a label test, no null model repeats that selection, and the q-values are
+    anti-conservative (pure noise, Wilcoxon-selected 20 of 2000 genes, ridge, 5 decoys per
+    gene: 9 of the 20 called at q < 0.05, every one false). Redoing the selection inside
+    every null model is what would make it valid; until then the combination is an error.
+    """
+    method = significance_method(cfg.get("significance"))
+    selection = str(cfg.get("data", {}).get("gene_selection", "variance"))
+    if method != "none" and selection in LABEL_SELECTIONS:
+        raise ConfigError(
+            f"significance={method} with data.gene_selection={selection}: the model's genes were chosen with the "
+            "real labels and the null models would reuse them, so the q-values would be anti-conservative; use "
+            "data.gene_selection=variance (or all), or significance=none"
+        )
 
 
 def assess_significance(

@@ -17,10 +17,17 @@ decoy importances, ``(1 + #decoys ≥ I_j) / (n_decoys + 1)``.
 The q-values rank the real genes by their importance *in the decoy-augmented model*
 (column ``significance_score``); the ``importance`` column stays that of the observed
 model. Decoys appear nowhere else: not in the importance table, the DESeq2 comparison or
-the report. Note the ``+1`` (knockoff+): the smallest q-value is ``1/(r·k)`` for ``k``
-calls, so with ``r = 1`` and ``α = 0.05`` fewer than 20 genes can never be called; raise
-``decoy_ratio`` (e.g. 5) or set ``plus_one: false`` (the plain estimate, no finite-sample
-guarantee) when few true genes are expected.
+the report.
+
+This is a **heuristic FDR estimate, not knockoff FDR control**: the ``+1`` borrows the form of
+knockoff+ but not its guarantee. A permuted decoy loses its gene's correlation with every
+other gene, and the competition is not paired (a real gene is not contested by its own
+copy), so real null genes and decoys are not exchangeable; a null gene correlated with DE
+genes can outscore every decoy. Measured on 20 independent spike-in replicates
+(``benchmarks/significance_spikein.py``, README) rather than assumed. The ``+1`` also sets
+a floor: the smallest q-value is ``1/(r·k)`` for ``k`` calls, so with ``r = 1`` and
+``α = 0.05`` fewer than 20 genes can never be called; raise ``decoy_ratio`` (e.g. 5) or set
+``plus_one: false`` (the plain estimate, less conservative) when few true genes are expected.
 """
 
 from __future__ import annotations

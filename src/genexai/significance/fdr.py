@@ -7,7 +7,8 @@ Plain numpy functions on arrays of importances, so each formula can be checked b
 * :func:`bh_qvalues` — Benjamini–Hochberg adjusted p-values (``scipy.stats.false_discovery_control``);
 * :func:`decoy_pvalues` — ``p_j = (1 + #{decoys ≥ I_j}) / (n_decoys + 1)``;
 * :func:`target_decoy_qvalues` — ``FDR(τ) = ((#decoys ≥ τ + c) / r) / max(1, #real ≥ τ)``
-  with ``r = n_decoys / n_real`` and ``c = 1`` (METHODS.md, the "+1" of knockoff+) or ``0``,
+  with ``r = n_decoys / n_real`` and ``c = 1`` (the "+1" of knockoff+; with permuted decoys a
+  heuristic estimate, not its guarantee, see :mod:`~genexai.significance.decoy`) or ``0``,
   made monotone: ``q_j = min_{τ ≤ I_j} FDR(τ)`` over the real importances ``τ``.
 
 "≥" counts ties against the gene, so every p-value is conservative.

@@ -64,8 +64,11 @@ def permuted_labels(datamodule, rng: np.random.Generator) -> DataView:
     """The data module with every split's labels permuted within that split (class counts kept).
 
     The inputs are the original tensors (same preprocessing, fitted once on the same
-    training split: it never looks at labels), so a model trained on this view differs
-    from the observed one only in which sample carries which label.
+    training split), so a model trained on this view differs from the observed one only in
+    which sample carries which label. That is a valid null only when the preprocessing never
+    looked at the labels: variance or expression-based gene selection, scaling. A DE-based
+    gene selection (``data.gene_selection=deseq2|wilcoxon``) did, and is refused with
+    significance (:func:`~genexai.significance.assess.check_significance_config`).
     """
     tensors = {}
     for split, (x, y) in _splits(datamodule).items():
