@@ -5,9 +5,9 @@ run, so each fold's DESeq2 baseline, attributions and deletion curves come from 
 training samples and its test samples only. With a planted truth (the spike-ins and
 ``simulated_from_real``; the seed is ``data.adata.seed``, which draws the planted genes) a
 cell reports the fold-mean test AUROC (± sd over folds), every attribution method's
-fold-mean AUPRC against the planted genes (beside the fold-mean chance level, the
-prevalence among the model's genes), the AUPRC of its fold ensemble (ranks averaged over
-the folds, ``cv_ensemble.csv``), AUPRC against each fold's DESeq2 hits, deletion-curve
+fold-mean AUPRC against the planted genes (beside the fold-mean chance level, the expected
+average precision of a random ranking of the model's genes), the AUPRC of its fold ensemble
+(ranks averaged over the folds, ``cv_ensemble.csv``), AUPRC against each fold's DESeq2 hits, deletion-curve
 faithfulness (``faithfulness_logloss`` / ``faithfulness_auroc``: extra test log-loss rise /
 AUROC drop over deleting random genes; 0 = chance), DESeq2's own AUPRC against the truth on
 the same genes, and the wall time. On the real sets (no truth; the seed is ``seed``, which

@@ -82,7 +82,7 @@ def pr_curves(
         ax.plot(recall, precision, drawstyle="steps-post", color=f"C{i}", label=method)
         prevalence = labels.mean()
     if np.isfinite(prevalence):
-        ax.axhline(prevalence, color="k", ls="--", lw=1, label=f"chance ({prevalence:.3f})")
+        ax.axhline(prevalence, color="k", ls="--", lw=1, label=f"chance precision = prevalence ({prevalence:.3f})")
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_xlim(0, 1)
