@@ -58,6 +58,19 @@ def test_every_fold_is_a_full_run_and_the_summary_aggregates_them(mlp_cv):
     assert metrics["test/auroc"] > 0.8  # planted effects are strong
 
 
+def test_every_fold_records_its_split_and_the_run_each_samples_test_fold(mlp_cv):
+    run_dir, _ = mlp_cv
+    top = pd.read_csv(run_dir / "splits.csv")
+    assert list(top.columns) == ["sample", "condition", "repeat", "fold"]
+    assert top["sample"].is_unique and len(top) == 60 and (top["repeat"] == 0).all()
+    for k, fold in enumerate(FOLDS):
+        splits = pd.read_csv(run_dir / fold / "splits.csv")
+        assert list(splits["sample"]) == list(top["sample"])  # every sample once, in data order
+        assert set(splits.loc[splits["split"] == "test", "sample"]) == set(top.loc[top["fold"] == k, "sample"])
+        de_samples = json.loads((run_dir / fold / "metrics.json").read_text())["eval/de_samples"]
+        assert sorted(splits.loc[splits["split"] == "train", "sample"]) == de_samples
+
+
 def test_comparison_gene_ranks_and_stability_across_folds(mlp_cv):
     run_dir, _ = mlp_cv
     comparison = pd.read_csv(run_dir / "cv_comparison.csv")

@@ -16,6 +16,7 @@ from tests.conftest import compose_config
 
 #: Files a run writes whose bytes must not depend on anything but config and seed.
 DETERMINISTIC_FILES = (
+    "splits.csv",
     "importance.csv",
     "evaluation/de.csv",
     "evaluation/comparison.csv",

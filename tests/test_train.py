@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from hydra.core.global_hydra import GlobalHydra
 
+from genexai.builders import build_datamodule
 from genexai.training import train
 from tests.conftest import ROOT, real_data
 
@@ -28,6 +29,25 @@ def test_fast_dev_run_on_simulated_data(train_cfg):
     metrics = train(cfg)
     assert "test/auroc" in metrics
     assert (Path(cfg.paths.output_dir) / "metrics.json").is_file()
+
+
+@pytest.mark.parametrize("model", ["mlp", "logreg_l1"])
+def test_run_records_its_split_with_the_de_baseline_training_samples(train_cfg, model):
+    """``splits.csv``: every sample once, in data order; its training rows are the samples the DE baseline saw."""
+    cfg = train_cfg([
+        f"model={model}", "data.adata.n_samples=40", "data.adata.n_genes=60", "data.n_genes=20", "trainer.max_epochs=1",
+        "attribution.methods=[{name: saliency}]", "evaluate=true", "de=wilcoxon",
+    ])
+    metrics = train(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    splits = pd.read_csv(run_dir / "splits.csv")
+    assert list(splits.columns) == ["sample", "condition", "split"]
+    data = build_datamodule(cfg).adata
+    assert list(splits["sample"]) == list(data.obs_names)
+    assert list(splits["condition"]) == list(data.obs["condition"].astype(str))
+    assert splits["split"].value_counts().to_dict() == metrics["n_samples"]
+    written = json.loads((run_dir / "metrics.json").read_text())
+    assert sorted(splits.loc[splits["split"] == "train", "sample"]) == written["eval/de_samples"]
 
 
 def test_short_training_on_tcga_reaches_auroc_090(train_cfg):

@@ -13,7 +13,9 @@ Resuming: a fold whose ``metrics.json`` exists is skipped, so rerunning the same
 with ``hydra.run.dir=<run dir>`` finishes an interrupted CV. ``data.cv.only_fold=i``
 runs one fold (for a multirun over folds writing into one directory).
 
-After the folds, the run directory gets
+Before the folds, the run directory gets ``splits.csv``: every sample's test fold per
+repeat (``sample, condition, repeat, fold``); each fold directory's own ``splits.csv``
+lists its train/val/test samples. After the folds, the run directory gets
 
 * ``cv_summary.json`` / ``cv_summary.csv``: every numeric fold metric (``test/auroc``,
   ``eval/auprc_vs_deseq2/<method>``, realised FDR, times, ...) as mean, sd (ddof 1),
@@ -52,6 +54,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genexai import tracking
 from genexai.data.datamodule import RNASeqDataModule
+from genexai.data.split import cv_test_folds
 from genexai.de import de_ranking
 from genexai.errors import ConfigError
 from genexai.evaluation.ensemble import ensemble_vs_truth
@@ -104,6 +107,9 @@ def train_cv(cfg: DictConfig) -> dict[str, Any]:
     read_time = time.perf_counter() - started
     folds = base.fold_splits()
     names = [name for name, _ in folds]
+    conditions = list(base.adata.obs[base.condition_key].astype(str))
+    test_folds = cv_test_folds(list(base.adata.obs_names), conditions, folds, base.cv_folds)
+    atomic_write(run_dir / "splits.csv", lambda tmp: test_folds.to_csv(tmp, index=False))
     for index in _selected_folds(len(folds), cfg.data.cv.get("only_fold")):
         name = names[index]
         fold_dir = run_dir / name

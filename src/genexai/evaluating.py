@@ -44,7 +44,7 @@ from genexai.utils.io import atomic_write
 from genexai.utils.provenance import write_provenance
 from genexai.utils.resources import measure
 
-__all__ = ["check_de_config", "run_de_baseline", "proba_function", "run_faithfulness", "evaluate_model", "evaluate"]
+__all__ = ["check_de_config", "de_gene_sets", "run_de_baseline", "proba_function", "run_faithfulness", "evaluate_model", "evaluate"]
 
 log = logging.getLogger(__name__)
 
@@ -62,33 +62,51 @@ def check_de_config(de_cfg: DictConfig) -> None:
         raise ConfigError(f"de.genes must be one of {list(DE_GENE_SETS)}, got {which!r}")
 
 
-def _de_genes(datamodule: RNASeqDataModule, which: str) -> list[str]:
+def de_gene_sets(datamodule: RNASeqDataModule, which: str) -> tuple[list[str], list[str] | None]:
+    """Genes the DE baseline is fitted on, and the rows of its table kept (``None``: every row).
+
+    The fit always names a whole universe (METHODS.md, "DE fit"): subsetting the counts to
+    the model's genes, often chosen for being DE, would change the size factors, DESeq2's
+    dispersion trend and prior, and the BH universe. So ``model`` reuses the fit of
+    ``expressed`` (the training split's expression filter) and keeps the model's rows;
+    their ``padj`` is that fit's, BH over the expressed genes. Model genes outside the
+    expression filter (DE selection on ``data.de_selection.genes=all`` or on all samples)
+    are added to the fit, in data order, and logged.
+    """
     if which == "all":
-        return list(datamodule.adata.var_names)
+        return list(datamodule.adata.var_names), None
+    expressed = datamodule.preprocessor.expressed_genes
     if which == "expressed":
-        return datamodule.preprocessor.expressed_genes
-    return datamodule.gene_names
+        return list(expressed), None
+    model = datamodule.gene_names
+    outside = set(model) - set(expressed)
+    if not outside:
+        return list(expressed), model
+    log.info("de.genes=model: %d model genes fail the expression filter; DE fitted on expressed + those", len(outside))
+    fitted = set(expressed) | outside
+    return [gene for gene in datamodule.adata.var_names if gene in fitted], model
 
 
 def run_de_baseline(datamodule: RNASeqDataModule, de_cfg: DictConfig) -> tuple[pd.DataFrame, bool]:
     """The DE baseline on the raw counts of exactly the training samples the model learned from.
 
     ``de_cfg.name`` picks the test: ``deseq2`` (PyDESeq2, cached) or ``wilcoxon``
-    (rank-sum on size-factor-normalised counts, BH). ``de_cfg.genes`` chooses the genes
-    tested: ``all`` (default, as a DE analysis would), ``expressed`` (those passing the
+    (rank-sum on size-factor-normalised counts, BH). ``de_cfg.genes`` chooses the genes:
+    ``all`` (default, as a DE analysis would) and ``expressed`` (those passing the
     training-split expression filter; with ``data.gene_selection=deseq2`` this is the
-    selection's own fit, so a cache hit) or ``model`` (the model's input genes; fastest,
-    but no DE hits outside the model).
+    selection's own fit, so a cache hit) are fitted on what they name; ``model`` keeps
+    the model's input genes of the ``expressed`` fit (same p-values and padj, no DE
+    hits outside the model), see :func:`de_gene_sets`.
     ``de_cfg.inference`` picks PyDESeq2's ``default`` per-gene fits or the batched
     ``torch`` engine (on ``de_cfg.device``), see :mod:`genexai.de.torch_inference`.
     """
     check_de_config(de_cfg)
     train = datamodule.raw_counts("train")
     counts = pd.DataFrame(train.X, index=train.obs_names, columns=train.var_names)
-    counts = counts[_de_genes(datamodule, de_cfg.get("genes", "all"))]
-    return run_de(
+    fitted, kept = de_gene_sets(datamodule, de_cfg.get("genes", "all"))
+    table, cache_hit = run_de(
         de_cfg.get("name", "deseq2"),
-        counts,
+        counts[fitted],
         train.obs,
         cache_dir=de_cfg.get("cache_dir"),
         design=de_cfg.get("design") or datamodule.design,
@@ -100,6 +118,7 @@ def run_de_baseline(datamodule: RNASeqDataModule, de_cfg: DictConfig) -> tuple[p
         inference=de_cfg.get("inference", "default"),
         device=de_cfg.get("device", "cpu"),
     )
+    return (table if kept is None else table.loc[kept]), cache_hit
 
 
 def proba_function(model: ClassicalModel | torch.nn.Module) -> ProbaFn | None:

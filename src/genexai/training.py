@@ -30,7 +30,7 @@ from genexai.utils.io import atomic_write, write_json, write_text
 from genexai.utils.provenance import write_provenance
 from genexai.utils.resources import Usage, measure
 
-__all__ = ["train", "train_on_datamodule", "save_gene_selection"]
+__all__ = ["train", "train_on_datamodule", "save_gene_selection", "save_splits"]
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     Writes into the Hydra run directory: ``checkpoints/`` (best + last),
     ``config.yaml`` (resolved), ``provenance.json`` (versions, git commit, data
-    hashes), ``importance.csv/.parquet``, ``gene_selection.csv`` (DE-based selection)
-    and ``metrics.json``. With ``data.cv.folds`` set: one such directory per fold plus
-    the cross-validation summary (:func:`genexai.crossval.train_cv`).
+    hashes), ``splits.csv`` (sample, condition, split), ``importance.csv/.parquet``,
+    ``gene_selection.csv`` (DE-based selection) and ``metrics.json``. With
+    ``data.cv.folds`` set: one such directory per fold plus the cross-validation summary
+    and each sample's test fold (:func:`genexai.crossval.train_cv`).
     """
     check_significance_config(cfg)  # fail now, not after training
     if cfg.data.get("cv") and cfg.data.cv.get("folds") and cfg.data.get("fold") is None:
@@ -78,10 +79,18 @@ def save_gene_selection(datamodule: RNASeqDataModule, run_dir: Path) -> None:
         atomic_write(run_dir / "gene_selection.csv", lambda tmp: table.to_csv(tmp, index_label="gene"))
 
 
+def save_splits(datamodule: RNASeqDataModule, run_dir: Path) -> None:
+    """Write ``splits.csv`` (sample, condition, split): the training samples are the DE baseline's, rerunnable elsewhere."""
+    table = datamodule.split_table()
+    atomic_write(run_dir / "splits.csv", lambda tmp: table.to_csv(tmp, index=False))
+
+
 def train_on_datamodule(cfg: DictConfig, datamodule: RNASeqDataModule, *, data_usage: Usage | None) -> dict[str, Any]:
     """Everything after the data: fit, test, attribute, evaluate, write ``cfg.paths.output_dir``; return metrics."""
     run_dir = Path(cfg.paths.output_dir)
     save_gene_selection(datamodule, run_dir)
+    if rank_zero_only.rank == 0:  # both paths, Lightning and classical, pass here
+        save_splits(datamodule, run_dir)
     loggers = instantiate_group(cfg.get("logger"))
     tracking.log_config(loggers, cfg)
     if is_classical(cfg.model):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from genexai.data import RNASeqDataModule, simulate_counts
-from genexai.data.split import cv_splits
+from genexai.data.split import cv_splits, cv_test_folds, split_table
 from genexai.errors import ConfigError, DataError
 
 
@@ -113,3 +113,18 @@ def test_cv_splits_partition_every_repeat():
         cv_splits(labels, folds=10)
     with pytest.raises(ConfigError, match="folds must be an integer >= 2"):
         cv_splits(labels, folds=1)
+
+
+def test_split_tables_name_every_sample_once_per_split_and_repeat():
+    labels = np.array(["a"] * 12 + ["b"] * 9)
+    samples = [f"s{i}" for i in range(21)]
+    folds = cv_splits(labels, folds=3, repeats=2, val_fraction=0.2, seed=4)
+    table = cv_test_folds(samples, list(labels), folds, 3)
+    assert list(table.columns) == ["sample", "condition", "repeat", "fold"] and len(table) == 42
+    for number, (name, split) in enumerate(folds):
+        repeat, k = divmod(number, 3)
+        tested = table[(table["repeat"] == repeat) & (table["fold"] == k)]
+        assert list(tested["sample"]) == [samples[i] for i in split["test"]], name
+        rows = split_table(samples, list(labels), split)
+        assert list(rows["sample"]) == samples and list(rows["condition"]) == list(labels)
+        assert all(list(rows.loc[split[part], "split"].unique()) == [part] for part in ("train", "val", "test"))

@@ -137,7 +137,7 @@ def test_train_and_evaluate_on_spikein_scores_against_the_truth(train_cfg, tmp_p
     cfg = train_cfg(
         [
             "data=spikein", "data.adata.n_samples=24", "data.n_genes=200", "trainer.max_epochs=2",
-            "attribution.methods=[{name: saliency}]", "evaluate=true", "de.genes=model",
+            "attribution.methods=[{name: saliency}]", "evaluate=true", "de.genes=model", "de.inference=torch",
             f"de.cache_dir={tmp_path / 'cache'}",
         ]
     )

@@ -6,6 +6,8 @@
 the neural models and writes the same files: ``config.yaml``, ``checkpoints/model.joblib``
 (+ ``model.json``), ``importance.csv/.parquet``, ``metrics.json`` (and ``evaluation/``
 with ``evaluate=true``), and logs hyperparameters and metrics to the configured loggers.
+``splits.csv`` and ``gene_selection.csv`` are written before, for both kinds of model, by
+:func:`genexai.training.train_on_datamodule`.
 """
 
 from __future__ import annotations

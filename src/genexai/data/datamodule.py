@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from genexai.data.augment import ThinnedCounts
 from genexai.data.preprocess import Preprocessor, expressed_mask
 from genexai.data.sampling import EpochSeededSampler
-from genexai.data.split import cv_splits, stratified_split
+from genexai.data.split import cv_splits, split_table, stratified_split
 from genexai.errors import ConfigError, DataError
 
 __all__ = ["RNASeqDataModule", "GENE_SELECTIONS", "DE_SELECTIONS"]
@@ -289,6 +289,12 @@ class RNASeqDataModule(pl.LightningDataModule):
         """Standardised inputs and integer labels of one split."""
         self.setup()
         return self._tensors[split]
+
+    def split_table(self) -> pd.DataFrame:
+        """``sample, condition, split`` of every sample (the run's ``splits.csv``, see :func:`~genexai.data.split.split_table`)."""
+        self.setup()
+        conditions = self.adata.obs[self.condition_key].astype(str)
+        return split_table(list(self.adata.obs_names), list(conditions), self.split_index)
 
     def raw_counts(self, split: str = "train") -> ad.AnnData:
         """Raw counts (all genes) of one split — what DESeq2 must be fitted on."""

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
+import pandas as pd
 
 from genexai.data.validate import MIN_SAMPLES_PER_CLASS
 from genexai.errors import ConfigError, DataError
 
-__all__ = ["cv_splits", "fold_name", "min_samples_per_class", "stratified_split"]
+__all__ = ["cv_splits", "cv_test_folds", "fold_name", "min_samples_per_class", "split_table", "stratified_split"]
 
 
 def _held_out(n: int, fraction: float) -> int:
@@ -116,3 +119,37 @@ def cv_splits(
         }
         out.append((fold_name(repeat, fold), split))
     return out
+
+
+def split_table(samples: Sequence[str], conditions: Sequence[str], split: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """``sample, condition, split``: one row per sample, in data order — a run's ``splits.csv``.
+
+    Written so that a reader can rerun DESeq2 or edgeR on exactly the training samples
+    elsewhere, without this code. ``split`` maps a split name to row indices into ``samples``.
+    """
+    names = np.empty(len(samples), dtype=object)
+    for name, index in split.items():
+        names[index] = name
+    return pd.DataFrame({"sample": list(samples), "condition": list(conditions), "split": names})
+
+
+def cv_test_folds(
+    samples: Sequence[str], conditions: Sequence[str], folds: Sequence[tuple[str, Mapping[str, np.ndarray]]], n_folds: int
+) -> pd.DataFrame:
+    """``sample, condition, repeat, fold``: each sample's test fold in every repeat — a CV run's ``splits.csv``.
+
+    ``folds`` as from :func:`cv_splits` (repeat-major); row ``(repeat r, fold k)`` names the
+    directory ``fold_<r>_<k>/`` whose own ``splits.csv`` holds that fold's train/val/test.
+    Repeat-major, data order within a repeat.
+    """
+    n_repeats = len(folds) // n_folds
+    fold = np.empty((n_repeats, len(samples)), dtype=np.int64)
+    for number, (_, split) in enumerate(folds):
+        repeat, k = divmod(number, n_folds)
+        fold[repeat, split["test"]] = k
+    return pd.DataFrame({
+        "sample": list(samples) * n_repeats,
+        "condition": list(conditions) * n_repeats,
+        "repeat": np.repeat(np.arange(n_repeats), len(samples)),
+        "fold": fold.ravel(),
+    })
