@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,20 @@ def test_run_records_its_split_with_the_de_baseline_training_samples(train_cfg, 
     assert splits["split"].value_counts().to_dict() == metrics["n_samples"]
     written = json.loads((run_dir / "metrics.json").read_text())
     assert sorted(splits.loc[splits["split"] == "train", "sample"]) == written["eval/de_samples"]
+
+
+def test_metrics_json_has_test_cis_and_a_small_test_set_is_warned_about(train_cfg, caplog):
+    # 60 samples: the default 20% test split holds 12, as TCGA's default split does.
+    cfg = train_cfg(["attribution=none", "data.adata.n_samples=60", "data.adata.n_genes=300", "data.n_genes=100"])
+    with caplog.at_level(logging.WARNING, logger="genexai"):
+        metrics = train(cfg)
+    written = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert written["test/n_samples"] == 12 == written["n_samples"]["test"]
+    for name in ("acc", "auroc"):
+        low, high = written[f"test/{name}_ci_low"], written[f"test/{name}_ci_high"]
+        assert 0 <= low <= written[f"test/{name}"] <= high <= 1 and low < high, (name, low, high)
+        assert written[f"test/{name}_ci_low"] == metrics[f"test/{name}_ci_low"]
+    assert "test set has 12 samples (< 20): AUROC/accuracy estimates are unreliable" in caplog.text
 
 
 def test_short_training_on_tcga_reaches_auroc_090(train_cfg):

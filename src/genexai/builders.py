@@ -5,16 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import hydra
+import numpy as np
 import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from genexai.attribution import compute_attributions, importance_table
 from genexai.data.datamodule import RNASeqDataModule
+from genexai.evaluation.uncertainty import classification_intervals
 from genexai.models.classifier import GeneClassifier
 from genexai.utils.resources import Usage
 
-__all__ = ["build_datamodule", "build_model", "attribute", "run_metrics"]
+__all__ = ["build_datamodule", "build_model", "attribute", "test_intervals", "run_metrics"]
 
 
 def build_datamodule(cfg: DictConfig) -> RNASeqDataModule:
@@ -55,6 +57,25 @@ def attribute(
         attributions, labels.numpy(), datamodule.gene_names, datamodule.class_names, inputs=inputs, directions=directions
     )
     return table, info
+
+
+def test_intervals(cfg: DictConfig, labels: np.ndarray, predicted: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """``test/*_ci_low/high`` and ``test/n_samples`` of the test predictions, as ``cfg.test_ci`` asks.
+
+    Both training paths call this once their model has scored the test split, so a
+    Lightning and a classical run report the same intervals; seeded by ``cfg.seed``.
+    ``scores`` are class probabilities ``(n, C)`` or a positive-class score ``(n,)``.
+    """
+    options = cfg.get("test_ci") or {}
+    return classification_intervals(
+        np.asarray(labels),
+        np.asarray(predicted),
+        np.asarray(scores),
+        prefix="test",
+        n_boot=int(options.get("n_bootstrap", 1000)),
+        seed=int(cfg.seed),
+        level=float(options.get("level", 0.95)),
+    )
 
 
 def run_metrics(

@@ -216,6 +216,9 @@ def evaluate_model(
         truth=truth,
         truth_log2fc=truth_lfc,
         de_name=de_name,
+        n_bootstrap=int(comparison_cfg.get("n_bootstrap", 200)),
+        seed=int(comparison_cfg.get("bootstrap_seed", 0)),
+        level=float(comparison_cfg.get("ci_level", 0.95)),
     )
     faith_cfg = comparison_cfg.get("faithfulness")
     deletion = None

@@ -19,11 +19,11 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from genexai import tracking
 from genexai.attribution import save_importance_table
-from genexai.builders import attribute, build_datamodule, build_model, run_metrics
+from genexai.builders import attribute, build_datamodule, build_model, run_metrics, test_intervals
 from genexai.classical import is_classical, train_classical
 from genexai.data.datamodule import RNASeqDataModule
 from genexai.errors import ConfigError
-from genexai.evaluating import check_de_config, evaluate_model
+from genexai.evaluating import check_de_config, evaluate_model, proba_function
 from genexai.significance import assess_significance, check_significance_config, recipe_from_checkpoint
 from genexai.utils.instantiate import instantiate_group
 from genexai.utils.io import atomic_write, write_json, write_text
@@ -120,6 +120,9 @@ def train_on_datamodule(cfg: DictConfig, datamodule: RNASeqDataModule, *, data_u
         # DDP: metrics are already reduced across ranks; attribution, evaluation and the
         # run-dir files are rank 0's alone (one copy, one DESeq2 fit).
         return {k: float(v) for k, v in {**val_metrics, **test_metrics}.items()}
+    x_test, y_test = datamodule.tensors("test")
+    proba = proba_function(model)(x_test.numpy())  # the test step's predictions, again, for the bootstrap
+    intervals = test_intervals(cfg, y_test.numpy(), proba.argmax(axis=1), proba)
 
     importance, attribution_info = None, {}
     with measure() as attribution_usage:
@@ -134,7 +137,7 @@ def train_on_datamodule(cfg: DictConfig, datamodule: RNASeqDataModule, *, data_u
 
     metrics = run_metrics(
         datamodule,
-        {k: float(v) for k, v in {**val_metrics, **test_metrics}.items()},
+        {**{k: float(v) for k, v in {**val_metrics, **test_metrics}.items()}, **intervals},
         checkpoint=best,
         epochs=trainer.current_epoch,
         usage={"data": data_usage, "train": train_usage, "attribution": attribution_usage,

@@ -197,6 +197,17 @@ def test_attribution_none_skips_importances(train_cfg, tmp_path):
     assert metrics["attribution"] == {} and not (tmp_path / "run" / "importance.parquet").exists()
 
 
+@pytest.mark.parametrize("name", ["xgboost", "svm"])  # with class probabilities, and with a decision function only
+def test_test_metrics_get_confidence_intervals(train_cfg, tmp_path, name):
+    cfg = train_cfg([f"model={name}", *SIM, "attribution=none"])
+    _, metrics = train_classical(cfg, build_datamodule(cfg), tmp_path / "run")
+    written = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert written["test/n_samples"] == metrics["n_samples"]["test"] == 24
+    for metric in ("acc", "auroc"):
+        assert written[f"test/{metric}_ci_low"] <= written[f"test/{metric}"] <= written[f"test/{metric}_ci_high"]
+        assert written[f"test/{metric}_ci_low"] < 1.0  # 24 samples never pin a metric down to exactly 1
+
+
 def test_neural_configs_are_not_classical(train_cfg):
     assert not is_classical(train_cfg(["model=mlp"]).model)
     assert not is_classical(None)

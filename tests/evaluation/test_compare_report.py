@@ -143,3 +143,18 @@ def test_write_report_is_self_contained(tables, tmp_path):
     assert saved["dataset"] == "synthetic" and len(saved["rows"]) == len(comparison)
     assert pd.read_csv(tmp_path / "comparison.csv").shape == comparison.shape
     assert not list(tmp_path.glob(".*"))  # no temporary files left by the atomic writes
+
+
+def test_report_shows_intervals_and_warns_about_a_small_test_set(tables, tmp_path):
+    importance, de, truth, truth_lfc = tables
+    comparison = compare_methods(importance, de, truth=truth, truth_log2fc=truth_lfc, n_bootstrap=50)
+    small = {"test/acc": 0.917, "test/auroc": 0.972, "test/acc_ci_low": 0.75, "test/acc_ci_high": 1.0,
+             "test/auroc_ci_low": 0.861, "test/auroc_ci_high": 1.0, "test/n_samples": 12, "test/ci_level": 0.95}
+    common = dict(dataset="synthetic", model="mlp", comparison=comparison, de=de, importance=importance, figures={})
+    text = write_report(tmp_path / "small", classification_metrics=small, **common).read_text(encoding="utf-8")
+    assert "0.861 to 1" in text and "95% CI" in text  # the test AUROC with its interval
+    assert "test set has 12 samples (&lt; 20)" in text and "unreliable" in text
+    assert "auprc CI" in text and "auprc_minus_de CI" in text  # the comparison metrics' intervals
+    large = {**small, "test/n_samples": 40}
+    text = write_report(tmp_path / "large", classification_metrics=large, **common).read_text(encoding="utf-8")
+    assert "unreliable" not in text

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 
 from genexai.attribution import save_importance_table
-from genexai.builders import run_metrics
+from genexai.builders import run_metrics, test_intervals
 from genexai.classical.importance import attribute_classical
 from genexai.classical.model import MODEL_FILE, ClassicalModel
 from genexai.errors import ConfigError
@@ -126,7 +126,8 @@ def train_classical(
     -------
     model, metrics
         The fitted model and the dict written to ``metrics.json``: ``val/*`` and
-        ``test/*`` (``acc``, ``auroc``, ``f1``, ``loss``), ``best_checkpoint`` (the
+        ``test/*`` (``acc``, ``auroc``, ``f1``, ``loss``; ``acc_ci_low/high``,
+        ``auroc_ci_low/high``, ``n_samples``, ``ci_level``), ``best_checkpoint`` (the
         ``.joblib``), ``n_genes``, ``n_samples``, ``class_names``, ``time_s``,
         ``attribution`` (per-method info) and ``eval/*`` with ``evaluate=true``.
     """
@@ -145,6 +146,9 @@ def train_classical(
         **classification_metrics(model, x_val, y_val, "val"),
         **classification_metrics(model, x_test, y_test, "test"),
     }
+    proba = model.predict_proba(x_test)  # AUROC's score as classification_metrics takes it
+    scores = proba if proba is not None else model.decision(x_test, 1)
+    classification.update(test_intervals(cfg, y_test.numpy(), model.predict(x_test), scores))
     checkpoint = model.save(run_dir / "checkpoints" / MODEL_FILE)
 
     importance, attribution_info = None, {}

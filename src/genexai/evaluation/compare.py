@@ -15,6 +15,12 @@ When the model's genes were themselves selected by DE (``data.gene_selection=des
 most or all of them are hits and AUPRC/AUROC are undefined or uninformative; the
 rank agreement inside that DE set is then Spearman (importance vs |stat|, −log10 p)
 and Jaccard@k with the DE ranking.
+
+With ``n_bootstrap > 0`` every metric row also carries a 95% (``level``) bootstrap-over-
+genes interval, ``<metric>_ci_low/high`` for AUPRC, AUROC, Jaccard@k and Spearman, and
+every attribution method's row against the truth carries ``auprc_minus_de`` with its
+paired interval (:mod:`genexai.evaluation.gene_intervals`). :func:`summary_sentences`
+says one ranking beats another only when that interval excludes 0.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from genexai.errors import DataError
+from genexai.evaluation.gene_intervals import gene_intervals, paired_auprc_difference
 from genexai.evaluation.metrics import (
     CHANCE_SPEARMAN,
     de_hits,
@@ -63,8 +70,9 @@ def _score_row(
     signed: pd.Series,
     direction: pd.Series | None,
     correlates: dict[str, pd.Series],
+    bootstrap: dict[str, float] | None = None,
 ) -> dict[str, float]:
-    """All metrics of one ranking against one set of labels, with chance levels."""
+    """All metrics of one ranking against one set of labels, with chance levels (and CIs with ``bootstrap``)."""
     ranking = ranking_metrics(scores, is_hit)
     row: dict[str, float] = {
         "n_genes_scored": ranking.pop("n_genes"),
@@ -85,6 +93,9 @@ def _score_row(
     for name, target in correlates.items():
         row[f"spearman_{name}"] = spearman(scores, target)
     row["chance_spearman"] = CHANCE_SPEARMAN
+    if bootstrap is not None:
+        row.update(gene_intervals(scores, is_hit, ks, reference_scores, correlates, **bootstrap))
+        row["ci_level"] = bootstrap["level"]
     return row
 
 
@@ -97,6 +108,9 @@ def compare_methods(
     truth: pd.Series | None = None,
     truth_log2fc: pd.Series | None = None,
     de_name: str = "deseq2",
+    n_bootstrap: int = 200,
+    seed: int = 0,
+    level: float = 0.95,
 ) -> pd.DataFrame:
     """Metrics of every attribution method against a DE baseline (and the truth, if known).
 
@@ -119,6 +133,9 @@ def compare_methods(
     de_name : str
         Name of the DE baseline (``deseq2``, ``wilcoxon``): the ``reference`` of the
         rows scored against its hits, and the ``method`` of its own row on the truth.
+    n_bootstrap, seed, level : int, int, float
+        Resamples of the genes for the ``*_ci_low/high`` columns and ``auprc_minus_de``
+        (0: none of these columns), their seed (same seed, same intervals) and coverage.
 
     Returns
     -------
@@ -128,6 +145,9 @@ def compare_methods(
         overlap test, sign agreement, Spearman, and a ``chance_*`` column per metric;
         with a truth, the baseline's row adds ``n_calls, realised_fdr, power,
         nominal_fdr`` (:func:`~genexai.evaluation.metrics.realised_fdr_power`).
+        With ``n_bootstrap > 0``: ``<metric>_ci_low/high``, ``ci_level``, and on each
+        attribution method's truth row ``auprc_minus_de`` (its AUPRC minus the baseline's
+        on the same genes) with ``auprc_minus_de_ci_low/high`` (paired bootstrap).
     """
     _require(importance, IMPORTANCE_COLUMNS, "importance table")
     _require(de, DE_COLUMNS, f"{de_label(de_name)} table")
@@ -143,6 +163,7 @@ def compare_methods(
     planted_abs = None
     if abs_true is not None and truth is not None:
         planted_abs = abs_true.where(truth.reindex(abs_true.index, fill_value=False))
+    bootstrap = {"n_boot": int(n_bootstrap), "seed": int(seed), "level": float(level)} if n_bootstrap > 0 else None
     rows, universe = [], pd.Index([])
     for method, table in importance.groupby("method", sort=False):
         table = table.set_index("gene")
@@ -154,7 +175,7 @@ def compare_methods(
         scores, signed = table.loc[genes, "importance"], table.loc[genes, sign_column]
         correlates = {"abs_stat": de["stat"].abs(), "neglog10p": neglog10p}
         row = _score_row(
-            scores, hits_de, ks, neglog10p, signed, de["log2FoldChange"], correlates
+            scores, hits_de, ks, neglog10p, signed, de["log2FoldChange"], correlates, bootstrap
         )
         outside = int(hits_de[~de.index.isin(genes)].sum())
         rows.append({"method": method, "reference": de_name, **row, "n_hits_outside_model": outside})
@@ -162,8 +183,11 @@ def compare_methods(
             genes_t = genes.intersection(truth.index, sort=False)
             correlates = {"abs_true_lfc": abs_true} if abs_true is not None else {}
             row = _score_row(
-                scores.loc[genes_t], truth, ks, planted_abs, signed, truth_log2fc, correlates
+                scores.loc[genes_t], truth, ks, planted_abs, signed, truth_log2fc, correlates, bootstrap
             )
+            if bootstrap is not None:
+                difference = paired_auprc_difference(scores.loc[genes_t], neglog10p.loc[genes_t], truth, **bootstrap)
+                row.update({key.replace("auprc_diff", "auprc_minus_de"): value for key, value in difference.items()})
             outside = int(truth[~truth.index.isin(genes_t)].sum())
             rows.append({"method": method, "reference": "truth", **row, "n_hits_outside_model": outside})
     if truth is not None:
@@ -177,6 +201,7 @@ def compare_methods(
             de["log2FoldChange"],
             truth_log2fc,
             correlates,
+            bootstrap,
         )
         outside = int(truth[~truth.index.isin(genes_t)].sum())
         calibration = realised_fdr_power(de, truth, alpha, lfc_threshold)
@@ -190,8 +215,9 @@ def compare_methods(
 def best_methods(comparison: pd.DataFrame, metric: str = "auprc") -> dict[str, dict]:
     """Per reference, the row with the highest ``metric`` (the DE baseline competes on the truth).
 
-    Returns a dict ``reference -> {method, <metric>, chance_auprc, lift, auroc}``;
-    references where the metric is undefined for every method are omitted.
+    Returns a dict ``reference -> {method, <metric>, chance_auprc, lift, auroc}`` (plus
+    ``<metric>_ci_low/high`` and ``ci_level`` when the table has them); references where the metric is
+    undefined for every method are omitted.
     """
     best = {}
     for reference, rows in comparison.groupby("reference", sort=False):
@@ -206,11 +232,45 @@ def best_methods(comparison: pd.DataFrame, metric: str = "auprc") -> dict[str, d
             "lift": float(top["lift"]),
             "auroc": float(top["auroc"]),
         }
+        for key in (f"{metric}_ci_low", f"{metric}_ci_high", "ci_level"):
+            if key in top:
+                best[reference][key] = float(top[key])
     return best
 
 
+def _interval(row: pd.Series | dict, name: str) -> str:
+    """`` (95% CI 0.412–0.655)`` from the row's ``<name>_ci_low/high``; empty without a finite interval."""
+    low, high = row.get(f"{name}_ci_low", np.nan), row.get(f"{name}_ci_high", np.nan)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return ""
+    return f" ({100 * float(row.get('ci_level', 0.95)):g}% CI {low:.3f}–{high:.3f})"
+
+
+def _verdict(top: pd.Series, name: str, value: float) -> str:
+    """How the best attribution's AUPRC stands against the DE baseline's: a claim only where the paired CI allows one."""
+    head = f" The best attribution method ({top['method']}, AUPRC {top['auprc']:.3f})"
+    low, high = top.get("auprc_minus_de_ci_low", np.nan), top.get("auprc_minus_de_ci_high", np.nan)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return (
+            f"{head} against {name}'s p-value ranking (AUPRC {value:.3f}): no confidence interval of the "
+            "difference (comparison.n_bootstrap = 0), so no verdict."
+        )
+    verdict = "beats" if low > 0 else "falls short of" if high < 0 else "is not distinguishable from"
+    level = 100 * float(top.get("ci_level", 0.95))
+    return (
+        f"{head} {verdict} {name}'s p-value ranking (AUPRC {value:.3f}): difference "
+        f"{top['auprc_minus_de']:+.3f}, {level:g}% CI {low:+.3f} to {high:+.3f} (paired bootstrap over genes)."
+    )
+
+
 def summary_sentences(comparison: pd.DataFrame) -> dict[str, str]:
-    """One plain-language sentence per reference naming the closest method (by AUPRC)."""
+    """One plain-language sentence per reference naming the highest AUPRC, with its interval.
+
+    Against the truth, the best attribution method "beats" (or "falls short of") the DE
+    baseline's ranking only when the paired bootstrap interval of the AUPRC difference
+    (``auprc_minus_de_ci_low/high``) excludes 0; otherwise the two are "not
+    distinguishable", and without an interval no verdict is given.
+    """
     best = best_methods(comparison)
     sentences = {}
     for reference, rows in comparison.groupby("reference", sort=False):
@@ -227,7 +287,7 @@ def summary_sentences(comparison: pd.DataFrame) -> dict[str, str]:
             continue
         b = best[reference]
         text = (
-            f"Against {label}, {b['method']} is closest: AUPRC {b['auprc']:.3f} vs "
+            f"Against {label}, {b['method']} has the highest AUPRC: {b['auprc']:.3f}{_interval(b, 'auprc')} vs "
             f"{b['chance_auprc']:.3f} by chance ({b['lift']:.1f}x), AUROC {b['auroc']:.3f}."
         )
         if reference == "truth":
@@ -236,15 +296,7 @@ def summary_sentences(comparison: pd.DataFrame) -> dict[str, str]:
             baseline = rows[is_de]
             if not attribution.empty and not baseline.empty and np.isfinite(baseline["auprc"].iloc[0]):
                 name, value = de_label(baseline["method"].iloc[0]), baseline["auprc"].iloc[0]
-                top = attribution.loc[attribution["auprc"].idxmax()]
-                if np.isclose(top["auprc"], value):
-                    verdict = "ties with"
-                else:
-                    verdict = "beats" if top["auprc"] > value else "does not beat"
-                text += (
-                    f" The best attribution method ({top['method']}, AUPRC {top['auprc']:.3f}) "
-                    f"{verdict} {name}'s p-value ranking (AUPRC {value:.3f})."
-                )
+                text += _verdict(attribution.loc[attribution["auprc"].idxmax()], name, value)
             if not baseline.empty and "realised_fdr" in baseline and pd.notna(baseline["realised_fdr"].iloc[0]):
                 b = baseline.iloc[0]
                 text += (

@@ -18,6 +18,7 @@ import pandas as pd
 
 from genexai.evaluation.compare import comparison_summary, de_label
 from genexai.evaluation.metrics import de_hits, top_k
+from genexai.evaluation.uncertainty import small_test_warning
 from genexai.utils.io import atomic_write
 
 _CSS = """
@@ -27,6 +28,7 @@ th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}
 th{background:#f0f0f0}
 td:first-child,th:first-child{text-align:left}
 .summary{background:#f6f8fa;border-left:4px solid #4a7;padding:0.5em 1em}
+.warning{background:#fff4e5;border-left:4px solid #e69500;padding:0.5em 1em}
 .scroll{overflow-x:auto}
 figure{display:inline-block;margin:0.5em}
 img{max-width:560px}
@@ -52,11 +54,46 @@ def _table(frame: pd.DataFrame, index: bool = False) -> str:
     return frame.to_html(index=index, float_format=lambda v: f"{v:.3g}", na_rep="–", border=0)
 
 
+def _span(low: float | None, high: float | None) -> str:
+    return "–" if pd.isna(low) or pd.isna(high) else f"{low:.3g} to {high:.3g}"
+
+
+def _with_intervals(frame: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
+    """Put ``<column> CI`` ("low to high") after each column whose ``_ci_low/_ci_high`` the source has."""
+    out = frame.copy()
+    for column in list(frame.columns):
+        low, high = f"{column}_ci_low", f"{column}_ci_high"
+        if low in source and high in source:
+            spans = [_span(lo, hi) for lo, hi in zip(source[low], source[high])]
+            out.insert(out.columns.get_loc(column) + 1, f"{column} CI", spans)
+    return out
+
+
 def _metrics_table(comparison: pd.DataFrame) -> pd.DataFrame:
     ks = sorted({int(c.split("@")[1]) for c in comparison.columns if c.startswith("precision@")})
-    columns = ["method", "reference", *(c for c in _REPORT_METRICS if c in comparison)]
+    columns = ["method", "reference", *(c for c in (*_REPORT_METRICS, "auprc_minus_de") if c in comparison)]
     columns += [f"{m}@{k}" for k in ks for m in _REPORT_TOPK if f"{m}@{k}" in comparison]
-    return comparison[columns]
+    return _with_intervals(comparison[columns], comparison)
+
+
+def _small_test(metrics: dict) -> str:
+    """The unreliable-estimate warning of a test set under MIN_RELIABLE_SAMPLES samples, as a paragraph."""
+    n = metrics.get("test/n_samples")
+    warning = small_test_warning(int(n)) if n is not None else None
+    return f'<p class="warning">Warning: {html.escape(warning)}.</p>' if warning else ""
+
+
+def _classification(metrics: dict) -> str:
+    """Section body: test metrics with their bootstrap CI."""
+    if not metrics:
+        return _table(pd.DataFrame())
+    level = 100 * float(metrics.get("test/ci_level", 0.95))
+    values = {k: v for k, v in metrics.items() if not k.endswith(("_ci_low", "_ci_high", "/n_samples", "/ci_level"))}
+    table = pd.DataFrame({"value": values})
+    table[f"{level:g}% CI"] = [_span(metrics.get(f"{k}_ci_low"), metrics.get(f"{k}_ci_high")) for k in values]
+    n = metrics.get("test/n_samples")
+    note = f"<p>{int(n)} test samples; CI: stratified percentile bootstrap over them.</p>" if n is not None else ""
+    return _table(table, index=True) + note + _small_test(metrics)
 
 
 def _top_genes(importance: pd.DataFrame, de: pd.DataFrame, n: int, alpha: float, lfc_threshold: float) -> str:
@@ -207,7 +244,6 @@ def write_report(
 
     esc = html.escape
     sentences = "".join(f"<p>{esc(s)}</p>" for s in summary["sentences"].values())
-    metrics = pd.DataFrame([classification_metrics]) if classification_metrics else pd.DataFrame()
     extra_html = (
         f"<h2>Run details</h2><pre>{esc(json.dumps(extra, indent=2, default=str))}</pre>"
         if extra
@@ -221,11 +257,14 @@ def write_report(
 <h1>Attribution vs {esc(de_label(de_name))}: {esc(model)} on {esc(dataset)}</h1>
 <p>Generated {created}. DE hits: padj &lt; {alpha} and |log2FC| &ge; {lfc_threshold};
 log2FC &gt; 0 and signed attribution &gt; 0 both mean "toward the tested (non-reference) level".</p>
-<h2>Summary</h2><div class="summary">{sentences}</div>
-<h2>Classification (test set)</h2>{_table(metrics)}
+<h2>Summary</h2>{_small_test(classification_metrics)}<div class="summary">{sentences}</div>
+<h2>Classification (test set)</h2>{_classification(classification_metrics)}
 <h2>Agreement metrics (with chance levels)</h2>
 <p>chance_* columns give what a random ranking of the same genes would score;
-the full table is in comparison.csv.</p>
+"CI" columns are bootstrap intervals over genes (resampled with replacement, hits among hits);
+auprc_minus_de is a method's AUPRC minus the DE baseline's p-value ranking's against the truth,
+with a paired interval: a method beats the baseline only if it excludes 0.
+The full table is in comparison.csv.</p>
 <div class="scroll">{_table(_metrics_table(comparison))}</div>
 {_significance(significance)}
 {_faithfulness(faithfulness)}
