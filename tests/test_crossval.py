@@ -14,6 +14,7 @@ from sklearn.metrics import average_precision_score
 import genexai.crossval as crossval
 from genexai.errors import ConfigError
 from genexai.evaluation.ensemble import ensemble_vs_truth
+from genexai.evaluation.metrics import expected_average_precision
 from genexai.evaluating import evaluate
 from genexai.training import train
 from tests.conftest import compose_config
@@ -101,7 +102,8 @@ def test_fold_ensemble_ranking_is_scored_against_the_truth(mlp_cv):
     is_de = adata.var["is_de"].reindex(saliency.index).astype(bool)
     expected = average_precision_score(is_de, -saliency["mean_rank_missing_last"])
     assert ensemble.loc["saliency", "auprc"] == pytest.approx(expected)
-    assert ensemble.loc["saliency", "chance_auprc"] == pytest.approx(is_de.mean())
+    assert ensemble.loc["saliency", "prevalence"] == pytest.approx(is_de.mean())
+    assert ensemble.loc["saliency", "chance_auprc"] == pytest.approx(expected_average_precision(len(is_de), int(is_de.sum())))
     assert metrics["cv/ensemble/auprc_vs_truth/saliency"] == pytest.approx(expected)
     # the Wilcoxon-selected genes are mostly planted ones: the ensemble ranks them far above chance
     assert ensemble.loc["wilcoxon", "auprc"] > ensemble.loc["wilcoxon", "chance_auprc"] + 0.1
@@ -112,7 +114,8 @@ def test_ensemble_vs_truth_by_hand():
     table = ensemble_vs_truth(ranks, pd.Series({"a": True, "b": False, "c": True, "d": False, "e": True}))
     row = table.set_index("method").loc["m"]
     # ranking a, b, c, d with hits a and c: AP = (1/1 + 2/3) / 2; "e" was never scored, so it is not in the universe
-    assert row["auprc"] == pytest.approx((1 + 2 / 3) / 2) and row["chance_auprc"] == 0.5 and row["n_genes"] == 4
+    assert row["auprc"] == pytest.approx((1 + 2 / 3) / 2) and row["prevalence"] == 0.5 and row["n_genes"] == 4
+    assert row["chance_auprc"] == pytest.approx(expected_average_precision(4, 2))
 
 
 def test_rerun_skips_finished_folds_and_redoes_a_missing_one(mlp_cv, monkeypatch):
