@@ -84,7 +84,7 @@ def _small_test(metrics: dict) -> str:
 
 
 def _classification(metrics: dict) -> str:
-    """Section body: test metrics with their bootstrap CI."""
+    """Section body: test metrics with their CI (the small-test warning is in the Summary)."""
     if not metrics:
         return _table(pd.DataFrame())
     level = 100 * float(metrics.get("test/ci_level", 0.95))
@@ -92,8 +92,12 @@ def _classification(metrics: dict) -> str:
     table = pd.DataFrame({"value": values})
     table[f"{level:g}% CI"] = [_span(metrics.get(f"{k}_ci_low"), metrics.get(f"{k}_ci_high")) for k in values]
     n = metrics.get("test/n_samples")
-    note = f"<p>{int(n)} test samples; CI: stratified percentile bootstrap over them.</p>" if n is not None else ""
-    return _table(table, index=True) + note + _small_test(metrics)
+    note = (
+        f"<p>{int(n)} test samples; CI: Wilson (accuracy), Hanley–McNeil score interval (two-class AUROC), "
+        "stratified bootstrap over the test samples (more classes); docs/uncertainty.md.</p>"
+        if n is not None else ""
+    )
+    return _table(table, index=True) + note
 
 
 def _top_genes(importance: pd.DataFrame, de: pd.DataFrame, n: int, alpha: float, lfc_threshold: float) -> str:
