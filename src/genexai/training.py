@@ -121,7 +121,7 @@ def train_on_datamodule(cfg: DictConfig, datamodule: RNASeqDataModule, *, data_u
         # run-dir files are rank 0's alone (one copy, one DESeq2 fit).
         return {k: float(v) for k, v in {**val_metrics, **test_metrics}.items()}
     x_test, y_test = datamodule.tensors("test")
-    proba = proba_function(model)(x_test.numpy())  # the test step's predictions, again, for the bootstrap
+    proba = proba_function(model)(x_test.numpy())  # the test step's predictions, again, for the intervals
     intervals = test_intervals(cfg, y_test.numpy(), proba.argmax(axis=1), proba)
 
     importance, attribution_info = None, {}

@@ -86,21 +86,12 @@ def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.where(denominator > 0, (rx * ry).sum(axis=1) / denominator, np.nan)
 
 
-def _top_k_mask(s: np.ndarray, k: int) -> np.ndarray:
-    """The k highest scores of each row; NaN last, ties by position (as ``metrics.top_k``)."""
-    order = np.argsort(-np.asarray(s, dtype=float), axis=1, kind="stable")[:, :k]
+def _top_k_mask(s: np.ndarray, k: int, tiebreak: np.ndarray) -> np.ndarray:
+    """The k highest scores of each row, NaN last, ties by ``tiebreak`` (position: ``metrics.top_k``)."""
+    order = np.lexsort((tiebreak, -np.asarray(s, dtype=float)), axis=-1)[:, :k]  # NaN sorts last
     mask = np.zeros(np.shape(s), dtype=bool)
     np.put_along_axis(mask, order, True, axis=1)
     return mask
-
-
-def _reference_top_k_mask(reference: np.ndarray, k: int, tiebreak: np.ndarray) -> np.ndarray:
-    """The k highest reference scores of each row, NaN left out, ties by ``tiebreak`` (as ``metrics.reference_top_k``)."""
-    reference = np.asarray(reference, dtype=float)
-    order = np.lexsort((tiebreak, -reference), axis=-1)[:, :k]  # NaN sorts last
-    mask = np.zeros(reference.shape, dtype=bool)
-    np.put_along_axis(mask, order, True, axis=1)
-    return mask & ~np.isnan(reference)
 
 
 def jaccard_at_k_rows(s: np.ndarray, reference: np.ndarray, k: int, tiebreak: np.ndarray | None = None) -> np.ndarray:
@@ -113,8 +104,10 @@ def jaccard_at_k_rows(s: np.ndarray, reference: np.ndarray, k: int, tiebreak: np
     k = min(int(k), np.shape(s)[1])
     if k == 0:
         return np.full(np.shape(s)[0], np.nan)
-    tiebreak = np.broadcast_to(np.arange(np.shape(s)[1]) if tiebreak is None else tiebreak, np.shape(s))
-    top, reference_top = _top_k_mask(s, k), _reference_top_k_mask(reference, k, tiebreak)
+    position = np.broadcast_to(np.arange(np.shape(s)[1]), np.shape(s))
+    tiebreak = position if tiebreak is None else np.broadcast_to(tiebreak, np.shape(s))
+    top = _top_k_mask(s, k, position)
+    reference_top = _top_k_mask(reference, k, tiebreak) & ~np.isnan(np.asarray(reference, dtype=float))
     overlap = (top & reference_top).sum(axis=1)
     union = top.sum(axis=1) + reference_top.sum(axis=1) - overlap
     return np.where(union > 0, overlap / np.maximum(union, 1), np.nan)

@@ -12,8 +12,9 @@ chance level stays put. Percentile intervals; the same seed gives the same inter
 * **Spearman** — over the genes with both values (as ``metrics.spearman``), resampled
   without strata.
 * **Jaccard@k** — the top-k of the importance and of the reference ranking are recomputed
-  *within each resample*, a gene drawn twice counting as two items (ties broken by gene
-  order, as ``metrics.top_k`` does). Duplicated genes make this a rougher interval than for
+  *within each resample*, a gene drawn twice counting as two items (the importance's ties
+  broken by table order, as ``metrics.top_k``; the reference's by gene ID with unranked
+  genes left out, as ``metrics.reference_top_k``). Duplicated genes make this a rougher interval than for
   the rank metrics; across-fold variation (``data.cv.folds``, ``cv_comparison.csv``) is the
   other view of its uncertainty, over samples rather than genes.
 * **Paired AUPRC difference** — :func:`paired_auprc_difference` draws one set of resampled
