@@ -15,7 +15,7 @@ import hydra
 from omegaconf import DictConfig
 
 from genexai.cli import check_overrides, report_errors
-from genexai.evaluating import evaluate
+from genexai.pipeline.reload import evaluate
 from genexai.tracking import evaluation_outputs, log_evaluation
 
 

@@ -4,7 +4,7 @@
     python train.py model=transformer data=tcga_brca_paired
     python train.py -m model=mlp,transformer seed=1,2,3
 
-Everything is configured in ``configs/`` (Hydra); the work lives in ``genexai.training``.
+Everything is configured in ``configs/`` (Hydra); the work lives in ``genexai.pipeline.train``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from genexai.cli import check_overrides, report_errors
 from genexai.tracking import sweep_safe
-from genexai.training import train
+from genexai.pipeline.train import train
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")

@@ -22,8 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 from genexai.attribution import compute_attributions
-from genexai.models.mlp import MLP
-from genexai.models.transformer import GeneTokenTransformer
+from genexai.estimators.nn.mlp import MLP
+from genexai.estimators.nn.transformer import GeneTokenTransformer
 
 METHODS = {
     "mlp": ["saliency", "input_x_gradient", "integrated_gradients", "gradient_shap", "deep_lift"],

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genexai.builders import build_datamodule
+from genexai.pipeline.build import build_datamodule
 from genexai.config import load_config
 from genexai.evaluation.metrics import expected_average_precision, planted_de
 

@@ -1,6 +1,6 @@
 """Speed and agreement of DESeq2 with the torch inference vs PyDESeq2's default inference.
 
-For each dataset (simulated ``NxG`` sizes from ``genexai.data.simulate.simulate_counts``
+For each dataset (simulated ``NxG`` sizes from ``genexai.datasets.simulate.simulate_counts``
 and real datasets under the data root, each with its config's design and reference
 level) and each CPU count ``c``: PyDESeq2's ``DefaultInference(n_cpus=c)`` then
 ``TorchInference(n_cpus=c)`` (``c`` torch threads), back to back, ``--repeats`` times.
@@ -51,11 +51,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from genexai.data.simulate import simulate_counts
+from genexai.datasets.simulate import simulate_counts
 from genexai.de import fit_deseq2
 from genexai.de.agreement import COLUMNS, PriorFallbackInference, agreement, unconverged_genes
 from genexai.de.torch_inference import TorchInference
-from genexai.utils.io import atomic_write
+from genexai.utils.files import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_ROOT = ROOT.parent / "shared" / "data"

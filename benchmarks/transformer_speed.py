@@ -35,7 +35,7 @@ from rich.console import Console
 from rich.table import Table
 from torch import Tensor, nn
 
-from genexai.models.transformer import GeneTokenTransformer
+from genexai.estimators.nn.transformer import GeneTokenTransformer
 
 MIB = 2**20
 

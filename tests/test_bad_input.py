@@ -195,7 +195,7 @@ def test_verbose_mode_shows_the_traceback(tmp_path, capsys, monkeypatch):
 @pytest.fixture(scope="module")
 def mlp_run(tmp_path_factory) -> Path:
     """A tiny trained MLP run on simulated data (two epochs)."""
-    from genexai.training import train
+    from genexai.pipeline.train import train
     from tests.conftest import compose_config
 
     out = tmp_path_factory.mktemp("mlp_run")

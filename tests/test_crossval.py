@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score
 
-import genexai.crossval as crossval
+import genexai.pipeline.crossval as crossval
 from genexai.errors import ConfigError
 from genexai.evaluation.ensemble import ensemble_vs_truth
 from genexai.evaluation.metrics import expected_average_precision
-from genexai.evaluating import evaluate
-from genexai.training import train
+from genexai.pipeline.reload import evaluate
+from genexai.pipeline.train import train
 from tests.conftest import compose_config
 
 FAST = ["logger=none", "~callbacks.rich_progress_bar", "trainer.enable_progress_bar=false"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from genexai.training import train
+from genexai.pipeline.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ["data.adata.n_samples=80", "data.adata.n_genes=300", "data.n_genes=100", "trainer.max_epochs=3",

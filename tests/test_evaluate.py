@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
-from genexai.builders import build_datamodule
+from genexai.pipeline.build import build_datamodule
 from genexai.de import run_de
 from genexai.errors import ConfigError
-from genexai.evaluating import de_gene_sets, evaluate, run_de_baseline
-from genexai.training import train
+from genexai.pipeline.evaluate import de_gene_sets, run_de_baseline
+from genexai.pipeline.reload import evaluate
+from genexai.pipeline.train import train
 from tests.conftest import compose_config, real_data
 
 
@@ -125,7 +126,7 @@ def test_model_genes_outside_the_expression_filter_join_the_fit(train_cfg):
 def test_de_genes_model_reuses_the_deseq2_selection_fit(train_cfg, tmp_path):
     """With DE-selected genes, the baseline is the selection's own fit (a cache hit), subset to the model's genes."""
     cache = f"{tmp_path / 'cache'}"
-    cfg = train_cfg([*SMALL, "data.gene_selection=deseq2", f"data.de_selection.cache_dir={cache}",
+    cfg = train_cfg([*SMALL, "data.gene_selection=deseq2",
                      f"de.cache_dir={cache}", "de.genes=model"])
     datamodule = build_datamodule(cfg)
     de, cache_hit = run_de_baseline(datamodule, cfg.de)

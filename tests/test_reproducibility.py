@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genexai.training import train
+from genexai.pipeline.train import train
 from genexai.utils.provenance import PROVENANCE_FILE
 from tests.conftest import compose_config
 

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from hydra.core.global_hydra import GlobalHydra
 
-from genexai.builders import build_datamodule
-from genexai.training import train
+from genexai.pipeline.build import build_datamodule
+from genexai.pipeline.train import train
 from tests.conftest import ROOT, real_data
 
 DATASETS = ["simulated", "simulated_from_real", "spikein", "spikein_geuvadis", "yeast_subsample", "csv", "h5ad", "pasilla", "airway", "yeast_snf2", "montpick", "tcga_brca_paired", "geuvadis_sex", "gtex_brain_acc_fc"]

@@ -1,7 +1,7 @@
 """Hydra configs from Python: the same composition as ``train.py``, for notebooks and the benchmark.
 
     cfg = load_config("train", ["data=tcga_brca_paired", "evaluate=true"], output_dir="logs/notebook/run")
-    metrics = genexai.training.train(cfg)
+    metrics = genexai.pipeline.train.train(cfg)
 """
 
 from __future__ import annotations

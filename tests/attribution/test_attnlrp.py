@@ -14,8 +14,8 @@ from torch import Tensor, nn
 
 from genexai.attribution import get_attribution
 from genexai.errors import AttributionError
-from genexai.models.lrp import with_gradient_of
-from genexai.models.transformer import GeneTokenTransformer
+from genexai.estimators.nn.lrp import with_gradient_of
+from genexai.estimators.nn.transformer import GeneTokenTransformer
 
 N_GENES = 24
 CONTRAST = torch.tensor([-1.0, 1.0])  # z_B - z_A

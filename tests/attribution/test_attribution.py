@@ -22,8 +22,8 @@ from genexai.attribution import (
     save_importance_table,
 )
 from genexai.errors import AttributionError, ConfigError
-from genexai.models.mlp import MLP
-from genexai.models.transformer import GeneTokenTransformer
+from genexai.estimators.nn.mlp import MLP
+from genexai.estimators.nn.transformer import GeneTokenTransformer
 
 GRADIENT = ["integrated_gradients", "input_x_gradient", "saliency", "gradient_shap"]
 ATTENTION = ["attention", "attention_rollout", "grad_attention", "attnlrp"]  # need attention layers

@@ -14,18 +14,20 @@ from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_override
 from omegaconf import OmegaConf
 from pytorch_lightning.loggers import CSVLogger
 
-from genexai import evaluating, training
+from omegaconf import open_dict
+
 from genexai.attribution import importance_table
-from genexai.builders import build_datamodule
 from genexai.classical import (
-    ClassicalModel,
     attribute_classical,
     classical_importance_table,
     compute_classical_importance,
-    is_classical,
-    load_classical,
-    train_classical,
 )
+from genexai.estimators import SklearnEstimator, estimator_class
+from genexai.estimators.classical import ClassicalModel, load_classical
+from genexai.pipeline import reload as evaluating
+from genexai.pipeline import train as training
+from genexai.pipeline.build import build_datamodule
+from genexai.pipeline.run import run_on_datamodule
 from genexai.errors import AttributionError, ConfigError
 from tests.conftest import CONFIG_DIR, compose_config
 
@@ -49,6 +51,18 @@ FAST = {
 INAPPLICABLE = {"random_forest": "tree_shap", "svm_rbf": "coefficients"}
 METRIC_KEYS = [f"{split}/{name}" for split in ("val", "test") for name in ("acc", "auroc", "f1", "loss")]
 TOP_K = 20
+
+
+def is_classical(model_cfg) -> bool:
+    return estimator_class(model_cfg) is SklearnEstimator
+
+
+def train_classical(cfg, datamodule, run_dir, loggers=None):
+    """The pipeline's run on ``datamodule`` into ``run_dir``: the fitted ClassicalModel and the metrics."""
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(run_dir)
+    outcome = run_on_datamodule(cfg, datamodule, loggers=loggers)
+    return outcome.estimator.model, outcome.metrics
 
 
 def _planted_in_top(table: pd.DataFrame, is_de: pd.Series) -> tuple[int, float]:

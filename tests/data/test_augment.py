@@ -7,11 +7,11 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from genexai.builders import build_datamodule
+from genexai.pipeline.build import build_datamodule
 from genexai.data.augment import ThinnedCounts
 from genexai.data.preprocess import Preprocessor
 from genexai.errors import ConfigError
-from genexai.training import train
+from genexai.pipeline.train import train
 
 
 @pytest.fixture

@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genexai.data import RNASeqDataModule, simulate_counts
+from genexai.data import RNASeqDataModule
+from genexai.data.datamodule import DE_SELECTIONS
+from genexai.pipeline.build import build_de_method, de_selector
+from genexai.datasets.simulate import simulate_counts
 from genexai.data.split import cv_splits, cv_test_folds, split_table
 from genexai.errors import ConfigError, DataError
 
@@ -16,7 +19,9 @@ def sim():
 
 
 def _module(adata, **kwargs) -> RNASeqDataModule:
-    options = {"reference_level": "A", "n_genes": 25, "seed": 0, "de_selection": {"cache_dir": None}} | kwargs
+    options = {"reference_level": "A", "n_genes": 25, "seed": 0} | kwargs
+    if options.get("gene_selection") in DE_SELECTIONS:  # the pipeline hands in ${de}'s method (no cache here)
+        options["de_selector"] = de_selector(build_de_method({"name": options["gene_selection"], "cache_dir": None}))
     dm = RNASeqDataModule(adata, **options)
     dm.setup()
     return dm
@@ -65,7 +70,7 @@ def test_leaky_scope_sees_test_samples_and_warns(sim):
 
 
 def test_threshold_mode_keeps_every_hit(sim):
-    dm = _module(sim.copy(), n_genes=10, gene_selection="wilcoxon", de_selection={"mode": "threshold", "alpha": 0.05, "cache_dir": None})
+    dm = _module(sim.copy(), n_genes=10, gene_selection="wilcoxon", de_selection={"mode": "threshold", "alpha": 0.05})
     table = dm.selection_de
     assert dm.n_genes == int((table["padj"] < 0.05).sum()) > 10  # n_genes is ignored
 

@@ -14,8 +14,8 @@ import pytest
 from pydeseq2 import utils as pd_utils
 from pydeseq2.default_inference import DefaultInference
 
-from genexai.builders import build_datamodule
-from genexai.data.simulate import simulate_counts
+from genexai.pipeline.build import build_datamodule
+from genexai.datasets.simulate import simulate_counts
 from genexai.de import (
     cache,
     cache_key,
@@ -28,8 +28,8 @@ from genexai.de import (
 from genexai.de.agreement import PriorFallbackInference, agreement, unconverged_genes
 from genexai.de.torch_inference import TorchInference
 from genexai.errors import ConfigError
-from genexai.evaluating import run_de_baseline
-from genexai.training import train
+from genexai.pipeline.evaluate import run_de_baseline
+from genexai.pipeline.train import train
 from tests.conftest import real_data
 
 

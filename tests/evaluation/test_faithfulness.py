@@ -9,7 +9,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 from genexai.errors import ConfigError, DataError
 from genexai.evaluation.faithfulness import RANDOM, deletion_grid, faithfulness, rankings_from_importance
-from genexai.training import train
+from genexai.pipeline.train import train
 from tests.conftest import compose_config
 
 N_GENES, INFORMATIVE = 60, np.arange(5)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from genexai.builders import build_datamodule
-from genexai.training import train
+from genexai.pipeline.build import build_datamodule
+from genexai.pipeline.train import train
 from tests.conftest import compose_config
 
 #: 60 samples x 200 genes; planted genes (if any) with |log2FC| ~ 1.5.

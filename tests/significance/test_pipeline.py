@@ -11,17 +11,14 @@ import pandas as pd
 import pytest
 import torch
 
-from genexai.builders import build_datamodule
+from genexai.pipeline.build import build_datamodule
 from genexai.errors import ConfigError
-from genexai.evaluating import evaluate
-from genexai.significance import Recipe, recipe_from_checkpoint
-from genexai.significance.refit import (
-    derive_seeds,
-    preserved_random_state,
-    refit_and_attribute,
-)
+from genexai.pipeline.reload import evaluate
+from genexai.estimators import FitResult, LightningEstimator, Recipe, build_estimator
+from genexai.pipeline.run import null_models
+from genexai.significance.refit import derive_seeds, preserved_random_state
 from genexai.significance.views import permuted_labels, with_decoys
-from genexai.training import train
+from genexai.pipeline.train import train
 from tests.conftest import compose_config
 from tests.significance.conftest import MLP, QUIET, RIDGE, SMALL
 
@@ -148,16 +145,18 @@ def test_classical_refit_with_the_observed_labels_and_seed_reproduces_the_observ
     datamodule = build_datamodule(cfg)
     view = permuted_labels(datamodule, np.random.default_rng(0))
     view._tensors = {s: datamodule.tensors(s) for s in datamodule.split_index}  # identity "permutation"
-    refit = refit_and_attribute(cfg, view, cfg.seed, Recipe())
+    refit_and_attribute, _ = null_models(cfg, build_estimator(cfg, datamodule), None)
+    refit = refit_and_attribute(view, cfg.seed)
     pd.testing.assert_frame_equal(refit.reset_index(drop=True), observed.reset_index(drop=True))
 
 
 def test_recipe_and_seeds():
+    estimator = LightningEstimator.__new__(LightningEstimator)  # recipe() reads only the fit record
     assert derive_seeds(0, 3, stream=0) == derive_seeds(0, 3, stream=0)
     assert len(set(derive_seeds(0, 3, stream=0) + derive_seeds(0, 3, stream=1) + derive_seeds(1, 3, stream=0))) == 9
-    assert recipe_from_checkpoint(None, 7) == Recipe(epochs=7)
+    assert estimator.recipe(FitResult(checkpoint="", epochs=7)) == Recipe(epochs=7)
     with pytest.raises(ConfigError, match="epochs"):
-        recipe_from_checkpoint(None, None)
+        estimator.recipe(FitResult(checkpoint="", epochs=None))
 
 
 @pytest.fixture(scope="module")

@@ -177,7 +177,7 @@ def test_wandb_sweep_command_is_accepted_by_train_py(tmp_path, pick):
 def test_wandb_sweep_trial_runs_with_fast_dev_run(tmp_path, monkeypatch):
     real_data("tcga_brca_paired")
     from genexai.tracking import finish
-    from genexai.training import train
+    from genexai.pipeline.train import train
 
     for key, value in isolated_wandb_env(tmp_path).items():
         monkeypatch.setenv(key, value)

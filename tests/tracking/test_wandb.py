@@ -18,7 +18,7 @@ from pytorch_lightning.loggers import CSVLogger  # noqa: E402
 
 from genexai import tracking  # noqa: E402
 from genexai.tracking.wandb import RUN_INFO_FILE, WandbLogger  # noqa: E402
-from genexai.training import train  # noqa: E402
+from genexai.pipeline.train import train  # noqa: E402
 from genexai.utils.instantiate import instantiate_group  # noqa: E402
 
 WANDB_ENV = ("WANDB_API_KEY", "WANDB_MODE", "WANDB_SWEEP_ID", "WANDB_BASE_URL", "WANDB_PROJECT", "WANDB_ENTITY")
@@ -132,7 +132,7 @@ def test_offline_training_run_records_config_metrics_tables_and_artifacts(train_
     assert run["tags"] == ["mlp", "simulated", "seed0"]
     # the resolved Hydra config is the run config; gene lists are not dumped into it
     assert run["config"]["data"]["n_genes"] == 100
-    assert run["config"]["model"]["backbone"]["_target_"] == "genexai.models.mlp.MLP"
+    assert run["config"]["model"]["backbone"]["_target_"] == "genexai.estimators.nn.mlp.MLP"
     assert run["config"]["hydra_choices"]["model"] == "mlp"
     assert run["config"]["gene_names"] == "<100 items>"
     # train/val/test curves from Lightning, final metrics from log_results

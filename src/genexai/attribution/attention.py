@@ -19,7 +19,7 @@ from genexai.attribution.base import AttributionMethod
 from genexai.attribution.registry import register
 from genexai.attribution.target import log_odds
 from genexai.errors import AttributionError, ConfigError
-from genexai.models.transformer import AttentionRecord, GeneTokenTransformer
+from genexai.estimators.nn.transformer import AttentionRecord, GeneTokenTransformer
 
 # Auto chunk size keeps one block of attention rows under 2**24 floats (64 MiB).
 _BLOCK_ELEMENTS = 2**24

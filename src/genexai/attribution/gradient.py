@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from genexai.attribution.base import AttributionMethod
 from genexai.attribution.registry import register
 from genexai.errors import AttributionError, ConfigError
-from genexai.models.transformer import GeneTokenTransformer, SelfAttention
+from genexai.estimators.nn.transformer import GeneTokenTransformer, SelfAttention
 
 Baseline = Tensor | np.ndarray | float | None
 

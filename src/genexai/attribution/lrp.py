@@ -1,7 +1,7 @@
 """AttnLRP (Achtibat et al., ICML 2024) for :class:`GeneTokenTransformer` in one backward pass.
 
 Inside ``model.lrp_mode()`` the encoder's gradients follow the AttnLRP rules
-(:mod:`genexai.models.lrp`), so ``tokens * d f / d tokens`` is the LRP relevance of each
+(:mod:`genexai.estimators.nn.lrp`), so ``tokens * d f / d tokens`` is the LRP relevance of each
 token for ``f`` = the explained log-odds (``z_B - z_A`` by default), summed over the
 embedding dimension; a gene's score is the expression share of it (below).
 
@@ -35,7 +35,7 @@ from genexai.attribution.base import AttributionMethod, Target
 from genexai.attribution.registry import register
 from genexai.attribution.target import log_odds
 from genexai.errors import AttributionError
-from genexai.models.transformer import GeneTokenTransformer
+from genexai.estimators.nn.transformer import GeneTokenTransformer
 
 
 @register("attnlrp")

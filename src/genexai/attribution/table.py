@@ -11,7 +11,7 @@ import pandas as pd
 from torch import Tensor
 
 from genexai.errors import AttributionError
-from genexai.utils.io import atomic_write
+from genexai.utils.files import atomic_write
 
 
 def importance_table(

@@ -1,6 +1,6 @@
 """Run the benchmark grid cell by cell, resumably, then summarise it.
 
-Each cell is the training pipeline itself (:func:`genexai.training.train` with
+Each cell is the training pipeline itself (:func:`genexai.pipeline.train.train` with
 ``evaluate=true``), so the benchmark measures exactly what ``train.py`` does. A cell
 is finished when its ``result.json`` exists (written atomically, last); rerunning the
 benchmark skips finished cells and reruns any cell that was interrupted or failed.
@@ -30,8 +30,8 @@ from genexai.benchmarking.grid import Cell, cell_overrides, cells
 from genexai.benchmarking.summary import summarise
 from genexai.cli import user_error
 from genexai.config import load_config
-from genexai.training import train
-from genexai.utils.io import write_json
+from genexai.pipeline.train import train
+from genexai.utils.files import write_json
 
 __all__ = ["RESULT_FILE", "run_benchmark"]
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genexai.utils.io import atomic_write, write_text
+from genexai.utils.files import atomic_write, write_text
 
 __all__ = ["summarise", "topk_stability"]
 

@@ -5,7 +5,6 @@ neural models (:func:`train_classical`), and its gene importances (impurity,
 permutation, TreeSHAP, coefficients, feature ablation) land in the same tidy table.
 """
 
-from genexai.classical.fit import build_classical, classification_metrics, is_classical, train_classical
 from genexai.classical.importance import (
     attribute_classical,
     available_importance_methods,
@@ -13,7 +12,7 @@ from genexai.classical.importance import (
     compute_classical_importance,
     register_importance,
 )
-from genexai.classical.model import META_FILE, MODEL_FILE, ClassicalModel, load_classical
+from genexai.estimators.classical import META_FILE, MODEL_FILE, ClassicalModel, load_classical
 
 __all__ = [
     "META_FILE",

@@ -45,7 +45,7 @@ from omegaconf import DictConfig, OmegaConf
 from sklearn.inspection import permutation_importance
 
 from genexai.attribution import importance_table
-from genexai.classical.model import ClassicalModel, _method_configs
+from genexai.estimators.classical import ClassicalModel, _method_configs
 from genexai.errors import AttributionError, ConfigError
 
 __all__ = [
@@ -409,7 +409,7 @@ def attribute_classical(
     seed: int,
     methods: Sequence[str | Mapping[str, Any]] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Importance table of a classical model, the counterpart of :func:`genexai.builders.attribute`.
+    """Importance table of a classical model, the counterpart of :func:`genexai.pipeline.build.attribute`.
 
     Methods come from ``model.importance_methods`` (the model config), not from
     ``attribution.methods`` (those are neural attributions); ``attribution.split``,

@@ -1,9 +1,8 @@
-"""Data layer: read/simulate counts into AnnData, validate, split, preprocess, serve batches."""
+"""Data layer: read counts into AnnData, validate, split, preprocess, serve batches."""
 
 from genexai.data.datamodule import RNASeqDataModule
 from genexai.data.io import read_counts_csv, read_h5ad
 from genexai.data.preprocess import Preprocessor
-from genexai.data.simulate import simulate_counts
 from genexai.data.split import stratified_split
 from genexai.data.validate import validate_adata
 
@@ -12,7 +11,6 @@ __all__ = [
     "Preprocessor",
     "read_counts_csv",
     "read_h5ad",
-    "simulate_counts",
     "stratified_split",
     "validate_adata",
 ]

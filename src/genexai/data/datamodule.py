@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from typing import Any
+from typing import Any, Protocol
 
 import anndata as ad
 import numpy as np
@@ -27,13 +27,36 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
 #: ``data.gene_selection``: variance (top-N variance, default), all expressed genes, or DE-based.
 GENE_SELECTIONS = ("variance", "all", "deseq2", "wilcoxon")
-#: Selections that run a DE test (named after the baseline, see ``genexai.de.run_de``).
+#: Selections that run a DE test (named after the DE method, see ``genexai.de.build_de_method``).
 DE_SELECTIONS = ("deseq2", "wilcoxon")
 #: ``data.gene_selection_scope``: ``all_samples`` exists only to demonstrate selection bias.
 SCOPES = ("train", "all_samples")
 DE_SELECTION_DEFAULTS: dict[str, Any] = {
-    "mode": "top", "alpha": 0.05, "lfc_threshold": 0.0, "genes": "expressed", "cache_dir": None, "n_cpus": 1,
+    "mode": "top", "alpha": 0.05, "lfc_threshold": 0.0, "genes": "expressed",
 }
+
+
+class DESelector(Protocol):
+    """A DE test + the selection rule, handed in by the pipeline (``data/`` knows no statistics).
+
+    Called with the raw counts of the selection's samples and genes and the
+    ``data.de_selection`` rule; returns the DE table, the chosen genes and whether the
+    DE fit came from the cache.
+    """
+
+    def __call__(
+        self,
+        counts: pd.DataFrame,
+        obs: pd.DataFrame,
+        *,
+        design: str,
+        ref_level: str,
+        n_genes: int | str,
+        mode: str,
+        alpha: float,
+        lfc_threshold: float,
+        source: str,
+    ) -> tuple[pd.DataFrame, list[str], bool]: ...
 LEAKY_WARNING = (
     "LEAKY gene selection: data.gene_selection_scope=all_samples picks the model's genes by a DE test on ALL "
     "samples, test samples included, so test metrics are optimistically biased. Use it only to demonstrate "
@@ -78,7 +101,7 @@ class RNASeqDataModule(pl.LightningDataModule):
     cv
         ``{"folds": K, "repeats": R, "only_fold": i}``: repeated stratified K-fold
         (``folds: null`` = the single ``split``). The CV loop
-        (:func:`genexai.crossval.train_cv`) serves one fold per module through
+        (:func:`genexai.pipeline.crossval.train_cv`) serves one fold per module through
         :meth:`with_fold`; ``split.val_fraction`` of each fold's training part becomes
         its validation set.
     fold
@@ -111,6 +134,7 @@ class RNASeqDataModule(pl.LightningDataModule):
         cv: dict | None = None,
         fold: int | None = None,
         augment_depth_log2: float = 0.0,
+        de_selector: DESelector | None = None,
     ) -> None:
         super().__init__()
         self._options = {k: v for k, v in locals().items() if k not in ("self", "adata", "__class__")}
@@ -128,7 +152,13 @@ class RNASeqDataModule(pl.LightningDataModule):
             raise ConfigError(f"unknown data.de_selection key {unknown[0]!r}; known: {sorted(DE_SELECTION_DEFAULTS)}")
         self.gene_selection = gene_selection
         self.gene_selection_scope = gene_selection_scope
+        if gene_selection in DE_SELECTIONS and de_selector is None:
+            raise ConfigError(
+                f"data.gene_selection={gene_selection} needs a DE method; build the data module with "
+                "genexai.pipeline.build.build_datamodule, which hands in the configured ${de}"
+            )
         self.de_selection = {**DE_SELECTION_DEFAULTS, **(de_selection or {})}
+        self.de_selector = de_selector
         self.n_genes_requested = n_genes
         self.cv = dict(cv or {})
         self.fold = fold
@@ -235,21 +265,12 @@ class RNASeqDataModule(pl.LightningDataModule):
             raise ConfigError(f"data.de_selection.genes must be 'expressed' or 'all', got {options['genes']!r}")
         if columns.size == 0:
             raise DataError(self.name, "no gene passes the expression filter for DE-based selection; lower data.min_count")
-        from genexai.de import run_de, select_de_genes  # late: PyDESeq2 is slow to import and only needed here
-
         frame = pd.DataFrame(sub[:, columns], index=self.adata.obs_names[rows], columns=self.adata.var_names[columns])
-        table, cache_hit = run_de(
-            self.gene_selection,
+        table, chosen, cache_hit = self.de_selector(
             frame,
             self.adata.obs.iloc[rows],
             design=self.design,
             ref_level=self.class_names[0],
-            alpha=options["alpha"],
-            cache_dir=options["cache_dir"],
-            n_cpus=options["n_cpus"],
-        )
-        chosen = select_de_genes(
-            table,
             n_genes=self.n_genes_requested,
             mode=options["mode"],
             alpha=options["alpha"],

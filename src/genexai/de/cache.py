@@ -10,7 +10,7 @@ to < 2% but not bit for bit, so its entries are kept apart (the key of the defau
 engine is unchanged, so existing entries stay valid). The torch engine's device is
 not: CPU and GPU run the same float64 algorithm.
 
-Writes go through :func:`genexai.utils.io.atomic_write` (temporary file + rename),
+Writes go through :func:`genexai.utils.files.atomic_write` (temporary file + rename),
 so concurrent jobs never see a half-written entry (the last writer wins; all writers
 wrote the same table). Each entry carries its key and a checksum of its values in
 the parquet metadata; an unreadable or inconsistent entry is logged and recomputed
@@ -33,7 +33,7 @@ import pydeseq2
 
 from genexai.de.deseq2 import RESULT_COLUMNS, check_engine, prepare_inputs, run_deseq2
 from genexai.de.torch_inference import check_device_name
-from genexai.utils.io import atomic_write
+from genexai.utils.files import atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ says how far a ranking is from random gene sets on this test set, not how it wou
 vary over test sets.
 
 The functions see only a ``predict_proba``-like callable and arrays, never the model
-kind; :mod:`genexai.evaluating` supplies the callable for each kind of model.
+kind; :mod:`genexai.pipeline.evaluate` supplies the callable for each kind of model.
 """
 
 from __future__ import annotations

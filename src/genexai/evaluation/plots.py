@@ -16,7 +16,7 @@ from sklearn.metrics import precision_recall_curve
 
 from genexai.evaluation.faithfulness import RANDOM
 from genexai.evaluation.metrics import de_hits, fill_lowest, neg_log10_pvalue, top_k
-from genexai.utils.io import atomic_write
+from genexai.utils.files import atomic_write
 
 
 def _save(fig: Figure, path: Path | str) -> Path:

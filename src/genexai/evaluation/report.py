@@ -2,7 +2,7 @@
 
 ``report.html`` embeds every figure as base64 PNG and has no external CSS or
 JavaScript, so a biologist can open it offline or attach it to an e-mail. Every file
-is written through :mod:`genexai.utils.io` (temporary name + rename), so a killed evaluation leaves either the
+is written through :mod:`genexai.utils.files` (temporary name + rename), so a killed evaluation leaves either the
 previous file or the complete new one, never half of one.
 """
 
@@ -19,7 +19,7 @@ import pandas as pd
 from genexai.evaluation.compare import comparison_summary, de_label
 from genexai.evaluation.metrics import de_hits, top_k
 from genexai.evaluation.uncertainty import small_test_warning
-from genexai.utils.io import atomic_write
+from genexai.utils.files import atomic_write
 
 _CSS = """
 body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}

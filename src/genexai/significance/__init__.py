@@ -10,7 +10,7 @@ written by the evaluation as ``evaluation/significance.csv``).
 * :mod:`~genexai.significance.decoy` — decoy (shadow) genes, target–decoy FDR (one run);
 * :mod:`~genexai.significance.fdr` — the formulas (p-values, BH, target–decoy);
 * :mod:`~genexai.significance.refit` — retrain the observed model on another view of the data;
-* :mod:`~genexai.significance.compare` — called genes vs DESeq2 and vs the truth.
+* :mod:`~genexai.significance.calls` — called genes vs DESeq2 and vs the truth.
 """
 
 from genexai.significance.assess import (
@@ -19,7 +19,7 @@ from genexai.significance.assess import (
     check_significance_config,
     significance_method,
 )
-from genexai.significance.compare import (
+from genexai.significance.calls import (
     has_significance,
     significance_calls,
     significance_metrics,
@@ -33,15 +33,11 @@ from genexai.significance.fdr import (
     target_decoy_qvalues,
 )
 from genexai.significance.permutation import permutation_null, permutation_significance
-from genexai.significance.refit import (
-    Recipe,
-    recipe_from_checkpoint,
-    recipe_from_classical,
-)
+from genexai.significance.refit import Refitter, derive_seeds
 
 __all__ = [
     "METHODS",
-    "Recipe",
+    "Refitter",
     "assess_significance",
     "bh_qvalues",
     "check_significance_config",
@@ -52,8 +48,7 @@ __all__ = [
     "permutation_null",
     "permutation_pvalues",
     "permutation_significance",
-    "recipe_from_checkpoint",
-    "recipe_from_classical",
+    "derive_seeds",
     "significance_calls",
     "significance_method",
     "significance_metrics",

@@ -22,8 +22,8 @@ from omegaconf import DictConfig, OmegaConf
 from genexai.errors import ConfigError
 from genexai.significance.decoy import decoy_run, decoy_significance
 from genexai.significance.permutation import permutation_null, permutation_significance
-from genexai.significance.refit import Recipe, preserved_random_state
-from genexai.utils.io import atomic_write, write_json
+from genexai.significance.refit import Refitter, preserved_random_state
+from genexai.utils.files import atomic_write, write_json
 
 __all__ = ["METHODS", "assess_significance", "check_significance_config", "significance_method"]
 
@@ -67,7 +67,7 @@ def assess_significance(
     datamodule,
     importance: pd.DataFrame | None,
     run_dir: str | Path,
-    recipe: Recipe | Callable[[], Recipe],
+    null_models: Callable[[], tuple[Refitter, dict[str, Any]]],
 ) -> tuple[pd.DataFrame | None, dict[str, Any]]:
     """Add significance columns to ``importance`` per ``cfg.significance``; return the table and a summary.
 
@@ -82,10 +82,10 @@ def assess_significance(
         The observed importance table (``None``: nothing to do).
     run_dir
         Where ``significance/`` is written.
-    recipe
-        How long the observed model trained (:func:`~genexai.significance.refit.recipe_from_checkpoint`,
-        :func:`~genexai.significance.refit.recipe_from_classical`), or a function returning
-        it (called only when a significance method is configured).
+    null_models
+        Called only when a significance method is configured: the observed model's
+        :class:`~genexai.significance.refit.Refitter` and its recipe (how long it trained,
+        as a dict for the summary), from the pipeline's estimator.
 
     Returns
     -------
@@ -98,20 +98,20 @@ def assess_significance(
     method = significance_method(sig)
     if method == "none" or importance is None or importance.empty:
         return importance, {}
-    recipe = recipe() if callable(recipe) else recipe
+    refit, recipe = null_models()
     settings = OmegaConf.to_container(sig, resolve=True)
     seed = int(settings.get("seed") if settings.get("seed") is not None else cfg.seed)
     alpha = float(settings.get("alpha", 0.05))
     out_dir = Path(run_dir) / "significance"
     start = time.perf_counter()
     with preserved_random_state():
-        importance, extra = _run(method, settings, cfg, datamodule, importance, recipe, seed, out_dir)
+        importance, extra = _run(method, settings, refit, recipe, datamodule, importance, seed, out_dir)
     called = importance.groupby("method", sort=False)["qvalue"].apply(lambda q: int((q < alpha).sum()))
     info = {
         "method": method,
         "alpha": alpha,
         "seed": seed,
-        "recipe": recipe.as_dict(),
+        "recipe": recipe,
         **extra,
         "n_called": {str(k): v for k, v in called.items()},
         "seconds": time.perf_counter() - start,
@@ -124,10 +124,10 @@ def assess_significance(
 def _run(
     method: str,
     settings: dict[str, Any],
-    cfg: DictConfig,
+    refit: Refitter,
+    recipe: dict[str, Any],
     datamodule,
     importance: pd.DataFrame,
-    recipe: Recipe,
     seed: int,
     out_dir: Path,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -137,8 +137,8 @@ def _run(
         if not isinstance(pooled, bool):
             raise ConfigError(f"significance.pooled must be true or false, got {pooled!r}")
         n_perm = int(settings.get("n_permutations", 100))
-        log.info("significance: training %d null models on permuted labels (%s)", n_perm, recipe.as_dict())
-        null = permutation_null(cfg, datamodule, recipe, n_perm, seed)
+        log.info("significance: training %d null models on permuted labels (%s)", n_perm, recipe)
+        null = permutation_null(refit, datamodule, n_perm, seed)
         atomic_write(out_dir / "null_importance.parquet", lambda p: null.to_parquet(p, index=False))
         normalize = bool(settings.get("normalize", True))
         importance = permutation_significance(importance, null, pooled=pooled, normalize=normalize)
@@ -152,8 +152,8 @@ def _run(
     else:
         ratio = float(settings.get("decoy_ratio", 1.0))
         plus_one = bool(settings.get("plus_one", True))
-        log.info("significance: training one model with decoy genes (ratio %.2f, %s)", ratio, recipe.as_dict())
-        decoys = decoy_run(cfg, datamodule, recipe, ratio, seed)
+        log.info("significance: training one model with decoy genes (ratio %.2f, %s)", ratio, recipe)
+        decoys = decoy_run(refit, datamodule, ratio, seed)
         atomic_write(out_dir / "decoy_importance.parquet", lambda p: decoys.to_parquet(p, index=False))
         importance = decoy_significance(importance, decoys, plus_one=plus_one)
         n_decoys = int(decoys.loc[decoys["method"] == decoys["method"].iloc[0], "is_decoy"].sum())

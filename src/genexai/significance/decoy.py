@@ -4,7 +4,7 @@ Every real gene is joined by ``decoy_ratio`` decoy copies (a fraction samples wh
 are copied) whose values are permuted across the samples of each split
 (:func:`~genexai.significance.views.with_decoys`; Boruta, Kursa & Rudnicki 2010). One model
 is trained on real + decoy genes exactly as the observed model was
-(:func:`~genexai.significance.refit.refit_and_attribute`) and attributed with the same
+(the pipeline's :class:`~genexai.significance.refit.Refitter`) and attributed with the same
 methods. A decoy looks like a gene but cannot carry label information, so the number of
 decoys above an importance threshold estimates how many null real genes pass it
 (target–decoy, METHODS.md):
@@ -34,11 +34,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
 
 from genexai.errors import ConfigError
 from genexai.significance.fdr import decoy_pvalues, target_decoy_qvalues
-from genexai.significance.refit import Recipe, derive_seeds, refit_and_attribute
+from genexai.significance.refit import Refitter, derive_seeds
 from genexai.significance.views import DECOY_PREFIX, with_decoys
 
 __all__ = ["decoy_run", "decoy_significance", "is_decoy"]
@@ -49,7 +48,7 @@ def is_decoy(genes: pd.Series) -> pd.Series:
     return genes.astype(str).str.startswith(DECOY_PREFIX)
 
 
-def decoy_run(cfg: DictConfig, datamodule, recipe: Recipe, ratio: float, seed: int) -> pd.DataFrame:
+def decoy_run(refit: Refitter, datamodule, ratio: float, seed: int) -> pd.DataFrame:
     """Train and attribute one model on real + decoy genes; return its importance table, decoys included.
 
     ``seed`` seeds the decoy permutations and the model (two separate derived seeds).
@@ -58,7 +57,7 @@ def decoy_run(cfg: DictConfig, datamodule, recipe: Recipe, ratio: float, seed: i
     """
     data_seed, model_seed = derive_seeds(seed, 2, stream=1)
     view, sources = with_decoys(datamodule, float(ratio), np.random.default_rng(data_seed))
-    table = refit_and_attribute(cfg, view, model_seed, recipe)
+    table = refit(view, model_seed)
     source_of = dict(zip(view.gene_names[datamodule.n_genes :], (datamodule.gene_names[j] for j in sources)))
     table = table.assign(is_decoy=is_decoy(table["gene"]))
     table["source_gene"] = table["gene"].map(source_of).fillna(table["gene"])

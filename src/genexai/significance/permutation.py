@@ -1,6 +1,6 @@
 """Label-permutation null: importances of models trained on shuffled labels → empirical p-values → BH q-values.
 
-Each of ``B`` null models is the observed model retrained (:func:`~genexai.significance.refit.refit_and_attribute`)
+Each of ``B`` null models is the observed model retrained (the pipeline's :class:`~genexai.significance.refit.Refitter`)
 on the same samples and inputs with the labels of every split permuted, then attributed
 with the same methods on the same samples. A gene's p-value is the fraction of null
 importances at least as large as its observed importance, with the +1 correction
@@ -24,11 +24,10 @@ import time
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
 
 from genexai.errors import ConfigError
 from genexai.significance.fdr import bh_qvalues, permutation_pvalues
-from genexai.significance.refit import Recipe, derive_seeds, refit_and_attribute
+from genexai.significance.refit import Refitter, derive_seeds
 from genexai.significance.views import permuted_labels
 
 __all__ = ["importance_share", "permutation_null", "permutation_significance"]
@@ -37,18 +36,16 @@ log = logging.getLogger(__name__)
 
 
 def permutation_null(
-    cfg: DictConfig, datamodule, recipe: Recipe, n_permutations: int, seed: int
+    refit: Refitter, datamodule, n_permutations: int, seed: int
 ) -> pd.DataFrame:
     """Importances of ``n_permutations`` models trained on permuted labels.
 
     Parameters
     ----------
-    cfg
-        The training config (``model``, ``trainer``, ``attribution``).
+    refit
+        The observed model retrained on a view and attributed (:class:`~genexai.significance.refit.Refitter`).
     datamodule
         The set-up data module of the observed run (same splits and preprocessing).
-    recipe
-        How long the observed model trained (:class:`~genexai.significance.refit.Recipe`).
     n_permutations
         ``B``.
     seed
@@ -67,7 +64,7 @@ def permutation_null(
     start = time.perf_counter()
     for b, seed_b in enumerate(derive_seeds(seed, int(n_permutations), stream=0)):
         view = permuted_labels(datamodule, np.random.default_rng(seed_b))
-        table = refit_and_attribute(cfg, view, seed_b, recipe)
+        table = refit(view, seed_b)
         frames.append(table[["method", "gene", "importance"]].assign(permutation=b, seed=seed_b))
         if (b + 1) % max(1, int(n_permutations) // 10) == 0:
             log.info("permutation null: %d/%d models (%.0fs)", b + 1, n_permutations, time.perf_counter() - start)

@@ -34,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from genexai.tracking.sweep import ERROR_FILE, write_error
 from genexai.tracking.wandb import finish, flatten
-from genexai.utils.io import atomic_write
+from genexai.utils.files import atomic_write
 
 __all__ = ["MultirunSummary", "collect_jobs", "parse_override"]
 

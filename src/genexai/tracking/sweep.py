@@ -24,7 +24,7 @@ from typing import Any
 from genexai.cli import user_error as _user_error
 from genexai.errors import GenexaiError
 from genexai.tracking.wandb import finish
-from genexai.utils.io import write_json
+from genexai.utils.files import write_json
 
 __all__ = ["ERROR_FILE", "is_multirun", "sweep_safe", "write_error"]
 

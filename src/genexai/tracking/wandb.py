@@ -43,7 +43,7 @@ import pandas as pd
 from pytorch_lightning.loggers import WandbLogger as _LightningWandbLogger
 from pytorch_lightning.loggers.logger import rank_zero_experiment
 
-from genexai.utils.io import write_json
+from genexai.utils.files import write_json
 
 __all__ = [
     "RUN_INFO_FILE",
@@ -465,7 +465,7 @@ def log_results(
 def evaluation_outputs(out_dir: str | os.PathLike) -> dict[str, Any]:
     """``de``, ``comparison`` and ``figures`` of an evaluation directory, as :func:`log_results` takes them.
 
-    Reads what :func:`genexai.evaluating.evaluate_model` writes (``de.csv``,
+    Reads what :func:`genexai.pipeline.evaluate.evaluate_model` writes (``de.csv``,
     ``comparison.csv``, ``*.png``); an absent directory or file is simply left out,
     so ``log_results(..., **evaluation_outputs(run_dir / "evaluation"))`` is safe
     whether or not the run was evaluated.

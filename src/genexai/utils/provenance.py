@@ -18,7 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from genexai.utils.io import write_json
+from genexai.utils.files import write_json
 
 __all__ = ["PROVENANCE_FILE", "provenance", "write_provenance"]
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genexai.data import simulate_counts
-from genexai.data.spikein import binomial_thin, spike_in, spikein_from_csv
+from genexai.datasets.simulate import simulate_counts
+from genexai.datasets.spikein import binomial_thin, spike_in, spikein_from_csv
 from genexai.errors import ConfigError
-from genexai.training import train
+from genexai.pipeline.train import train
 from tests.conftest import real_data
 
 

@@ -10,8 +10,8 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from genexai.errors import ConfigError
-from genexai.models.classifier import GeneClassifier
-from genexai.models.mlp import MLP
+from genexai.estimators.nn.classifier import GeneClassifier
+from genexai.estimators.nn.mlp import MLP
 
 
 class RecordLR(pl.Callback):

@@ -11,7 +11,7 @@ Model (METHODS.md): ``x_ij ~ NB(mean = s_i · q_ij, dispersion α_j)`` with
 Alternatively the pairs ``(μ_j, α_j)`` are drawn from a real dataset
 (``simulate_counts(params=nb_params_from_counts(real_counts))``): the genes then have
 the real joint distribution of mean and dispersion, while the counts stay exactly NB,
-unlike the spike-in datasets of :mod:`genexai.data.spikein`, which keep the real counts.
+unlike the spike-in datasets of :mod:`genexai.datasets.spikein`, which keep the real counts.
 """
 
 from __future__ import annotations

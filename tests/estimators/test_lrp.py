@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from genexai.models.lrp import LRPGELU, LRPLayerNorm, scale_gradient, with_gradient_of
-from genexai.models.transformer import GeneTokenTransformer
+from genexai.estimators.nn.lrp import LRPGELU, LRPLayerNorm, scale_gradient, with_gradient_of
+from genexai.estimators.nn.transformer import GeneTokenTransformer
 
 
 @pytest.fixture

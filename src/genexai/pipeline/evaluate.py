@@ -1,57 +1,56 @@
-"""The evaluation behind ``evaluate.py``: a DE baseline (DESeq2 or Wilcoxon) on the run's training samples, attributions vs its hits (and truth), faithfulness, report.
+"""The evaluation stage of a run: a DE baseline (DESeq2 or Wilcoxon) on the run's training samples, attributions vs its hits (and truth), faithfulness, report.
 
-:func:`evaluate_model` is the in-process core, also called by ``train.py evaluate=true``
-so sweeps can optimise attribution-vs-DE agreement; :func:`evaluate` reloads a finished
-training run from its directory. :func:`proba_function` is the one place that knows how
-each kind of model (Lightning or classical) scores inputs, for the deletion curves.
+:func:`evaluate_model` is called by ``train.py evaluate=true`` (so sweeps can optimise
+attribution-vs-DE agreement) and by :func:`genexai.pipeline.reload.evaluate`, which
+reloads a finished training run from its directory for ``evaluate.py``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from genexai.attribution import save_importance_table
-from genexai.builders import attribute, build_datamodule, build_model
-from genexai.classical import MODEL_FILE, ClassicalModel, attribute_classical, is_classical, load_classical
 from genexai.data.datamodule import RNASeqDataModule
+try:
+    from genexai.de import build_de_method
+except ImportError:  # TEMP until the DE helper merges
+    from genexai.de import run_de as _run_de
+
+    class _M:
+        def __init__(self, cfg, name=None):
+            self.cfg, self.name = cfg, name or cfg.get("name", "deseq2")
+
+        def test(self, counts, obs, *, design, ref_level):
+            c = self.cfg
+            return _run_de(self.name, counts, obs, cache_dir=c.get("cache_dir"), design=design, ref_level=ref_level,
+                           alpha=c.get("alpha", 0.05), lfc_shrink=c.get("lfc_shrink", False), n_cpus=c.get("n_cpus", 1),
+                           pseudocount=c.get("pseudocount", 1.0), inference=c.get("inference", "default"),
+                           device=c.get("device", "cpu"))
+
+    def build_de_method(cfg, name=None):
+        return _M(cfg, name)
 from genexai.de import check_de_config as check_de_engine
-from genexai.de import run_de
+from genexai.estimators import Estimator
 from genexai.errors import ConfigError
 from genexai.evaluation import compare_methods, write_report
 from genexai.evaluation.compare import de_label
 from genexai.evaluation import plots
-from genexai.evaluation.faithfulness import ProbaFn, faithfulness, rankings_from_importance
+from genexai.evaluation.faithfulness import faithfulness, rankings_from_importance
 from genexai.evaluation.metrics import planted_de
-from genexai.significance import (
-    assess_significance,
-    check_significance_config,
-    has_significance,
-    recipe_from_checkpoint,
-    recipe_from_classical,
-    significance_calls,
-    significance_method,
-    significance_metrics,
-)
-from genexai.utils.io import atomic_write
-from genexai.utils.provenance import write_provenance
+from genexai.significance import has_significance, significance_calls, significance_metrics
+from genexai.utils.files import atomic_write
 from genexai.utils.resources import measure
 
-__all__ = ["check_de_config", "de_gene_sets", "run_de_baseline", "proba_function", "run_faithfulness", "evaluate_model", "evaluate"]
+__all__ = ["check_de_config", "de_gene_sets", "run_de_baseline", "run_faithfulness", "evaluate_model"]
 
 log = logging.getLogger(__name__)
 
 
 DE_GENE_SETS = ("all", "expressed", "model")
-#: Test samples per forward pass when a Lightning model is re-scored (bounds the transformer's attention memory).
-PREDICT_BATCH = 64
 
 
 def check_de_config(de_cfg: DictConfig) -> None:
@@ -104,44 +103,14 @@ def run_de_baseline(datamodule: RNASeqDataModule, de_cfg: DictConfig) -> tuple[p
     train = datamodule.raw_counts("train")
     counts = pd.DataFrame(train.X, index=train.obs_names, columns=train.var_names)
     fitted, kept = de_gene_sets(datamodule, de_cfg.get("genes", "all"))
-    table, cache_hit = run_de(
-        de_cfg.get("name", "deseq2"),
-        counts[fitted],
-        train.obs,
-        cache_dir=de_cfg.get("cache_dir"),
-        design=de_cfg.get("design") or datamodule.design,
-        ref_level=datamodule.class_names[0],
-        alpha=de_cfg.alpha,
-        lfc_shrink=de_cfg.get("lfc_shrink", False),
-        n_cpus=de_cfg.get("n_cpus", 1),
-        pseudocount=de_cfg.get("pseudocount", 1.0),
-        inference=de_cfg.get("inference", "default"),
-        device=de_cfg.get("device", "cpu"),
+    table, cache_hit = build_de_method(de_cfg).test(
+        counts[fitted], train.obs, design=de_cfg.get("design") or datamodule.design, ref_level=datamodule.class_names[0]
     )
     return (table if kept is None else table.loc[kept]), cache_hit
 
 
-def proba_function(model: ClassicalModel | torch.nn.Module) -> ProbaFn | None:
-    """Standardised inputs → class probabilities, for either kind of model; ``None`` if it has no probabilities.
-
-    A classical model answers with its own ``predict_proba`` (an SVM without Platt
-    scaling has none); a Lightning model's backbone runs on the CPU in eval mode, in
-    batches of :data:`PREDICT_BATCH`, and its logits go through a softmax.
-    """
-    if isinstance(model, ClassicalModel):
-        return model.predict_proba if model.has_proba else None
-    backbone = model.backbone.cpu().eval()
-
-    def predict(x: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            logits = [backbone(batch) for batch in torch.from_numpy(x).split(PREDICT_BATCH)]
-        return torch.cat(logits).double().softmax(dim=-1).numpy()  # float64: rows sum to 1 for log_loss
-
-    return predict
-
-
 def run_faithfulness(
-    model: ClassicalModel | torch.nn.Module, datamodule: RNASeqDataModule, importance: pd.DataFrame, cfg: DictConfig
+    model: Estimator, datamodule: RNASeqDataModule, importance: pd.DataFrame, cfg: DictConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """Deletion curves and faithfulness summary of every method's ranking on the test split (``comparison.faithfulness``).
 
@@ -149,14 +118,13 @@ def run_faithfulness(
     rounding, as the preprocessing standardises on the training split). ``None`` when
     the model has no class probabilities to re-score.
     """
-    predict = proba_function(model)
-    if predict is None:
-        log.info("faithfulness skipped: %s has no class probabilities", getattr(model, "name", type(model).__name__))
+    if not model.has_proba:
+        log.info("faithfulness skipped: %s has no class probabilities", model.name)
         return None
     x_test, y_test = datamodule.tensors("test")
     fill = datamodule.tensors("train")[0].mean(dim=0)
     return faithfulness(
-        predict,
+        model.predict_proba,
         x_test.numpy(),
         y_test.numpy(),
         rankings_from_importance(importance, datamodule.gene_names),
@@ -177,7 +145,7 @@ def evaluate_model(
     comparison_cfg: DictConfig,
     out_dir: Path,
     model_name: str,
-    model: ClassicalModel | torch.nn.Module,
+    model: Estimator,
     significance_alpha: float | None = None,
 ) -> dict[str, Any]:
     """Fit the DE baseline, compare every attribution method with it (and the truth), measure faithfulness, write the report.
@@ -290,106 +258,3 @@ def evaluate_model(
     if calls is not None:
         metrics.update(significance_metrics(calls))
     return metrics
-
-
-def _checkpoint(run_dir: Path, ckpt_path: str | None) -> Path:
-    if ckpt_path:
-        return Path(ckpt_path)
-    for name in ("best.ckpt", "last.ckpt"):
-        if (run_dir / "checkpoints" / name).is_file():
-            return run_dir / "checkpoints" / name
-    raise ConfigError(f"no checkpoint in {run_dir}/checkpoints; pass ckpt_path=<file.ckpt>")
-
-
-def _load_neural(train_cfg: DictConfig, datamodule: RNASeqDataModule, ckpt: Path) -> torch.nn.Module:
-    """Rebuild the Lightning model and load its weights, refusing a checkpoint of another gene set."""
-    model = build_model(train_cfg, datamodule)
-    try:  # weights_only: a checkpoint holds tensors and plain hyperparameters, never code to run
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated file, not a checkpoint, pickled code: all refused the same way
-        raise ConfigError(
-            f"checkpoint {ckpt} is not a readable PyTorch Lightning checkpoint ({type(err).__name__}); "
-            "pass a .ckpt file written by train.py"
-        ) from None
-    if not isinstance(state, dict) or "state_dict" not in state:
-        raise ConfigError(f"checkpoint {ckpt} has no model weights (state_dict); pass a .ckpt file written by train.py")
-    stored_genes = state.get("hyper_parameters", {}).get("gene_names")
-    if stored_genes is not None and list(stored_genes) != datamodule.gene_names:
-        raise ConfigError(
-            f"checkpoint {ckpt} was trained on a different gene set ({len(stored_genes)} genes) than its run's data "
-            f"now yields ({datamodule.n_genes}); was the data file or data root changed?"
-        )
-    try:
-        model.load_state_dict(state["state_dict"])
-    except RuntimeError as err:
-        first = str(err).splitlines()[0]
-        raise ConfigError(
-            f"checkpoint {ckpt} does not fit the run's model {train_cfg.model.backbone._target_} ({first}); "
-            "was it trained with another model or model size? pass that run's run_dir instead"
-        ) from None
-    return model
-
-
-def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Reload a training run (config, data split, model) and evaluate it into the evaluation run dir."""
-    if not cfg.get("run_dir") and not cfg.get("ckpt_path"):
-        raise ConfigError("evaluate.py needs run_dir=<training run directory> or ckpt_path=<checkpoint file>")
-    run_dir = Path(cfg.run_dir) if cfg.get("run_dir") else Path(cfg.ckpt_path).resolve().parent.parent
-    if not (run_dir / "config.yaml").is_file():
-        raise ConfigError(f"{run_dir} is not a genexai training run (no config.yaml); pass run_dir= a directory made by train.py")
-    train_cfg = OmegaConf.load(run_dir / "config.yaml")
-    if cfg.get("significance"):  # recomputing q-values on the run's genes: refused when labels chose them
-        check_significance_config(OmegaConf.merge(train_cfg, {"significance": cfg.significance}))
-    out_dir = Path(cfg.paths.output_dir)
-    write_provenance(out_dir, train_cfg.data)
-    datamodule = build_datamodule(train_cfg)
-
-    if is_classical(train_cfg.model):
-        ckpt = Path(cfg.ckpt_path) if cfg.get("ckpt_path") else run_dir / "checkpoints" / MODEL_FILE
-        model = load_classical(ckpt, gene_names=datamodule.gene_names)  # refuses another gene set
-        attribute_model, model_name = attribute_classical, model.name
-    else:
-        ckpt = _checkpoint(run_dir, cfg.get("ckpt_path"))
-        if not ckpt.is_file():
-            raise ConfigError(f"checkpoint {ckpt} not found")
-        model = _load_neural(train_cfg, datamodule, ckpt)
-        attribute_model, model_name = attribute, train_cfg.model.backbone._target_.rsplit(".", 1)[-1]
-
-    if cfg.get("attribution"):
-        importance, _ = attribute_model(cfg.attribution, model, datamodule, cfg.seed)
-        save_importance_table(importance, out_dir)
-    elif (run_dir / "importance.parquet").is_file():
-        importance = pd.read_parquet(run_dir / "importance.parquet")
-    else:
-        raise ConfigError(f"{run_dir} has no importance table; rerun evaluate.py with attribution=default")
-
-    train_metrics = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").is_file() else {}
-    # significance=permutation|decoy: (re)compute q-values on the reloaded model; otherwise the
-    # run's own q-values (if it was trained with significance) are compared at its alpha.
-    significance_alpha = train_cfg.get("significance", {}).get("alpha")
-    if significance_method(cfg.get("significance")) != "none":
-        run_cfg = OmegaConf.merge(
-            train_cfg,
-            {"significance": OmegaConf.to_container(cfg.significance, resolve=True)},
-            {"attribution": OmegaConf.to_container(cfg.attribution, resolve=True)} if cfg.get("attribution") else {},
-        )
-        recipe = (
-            recipe_from_classical(model) if is_classical(train_cfg.model)
-            else lambda: recipe_from_checkpoint(ckpt, train_metrics.get("epochs"))
-        )
-        importance, _ = assess_significance(run_cfg, datamodule, importance, out_dir, recipe)
-        save_importance_table(importance, out_dir)
-        significance_alpha = cfg.significance.get("alpha")
-    metrics = evaluate_model(
-        datamodule,
-        importance,
-        {k: v for k, v in train_metrics.items() if k.startswith("test/")},
-        de_cfg=cfg.de,
-        comparison_cfg=cfg.comparison,
-        out_dir=out_dir,
-        model_name=model_name,
-        model=model,
-        significance_alpha=significance_alpha,
-    )
-    log.info("report: %s", metrics["eval/report"])
-    return {"run_dir": str(run_dir), "checkpoint": str(ckpt), **metrics}

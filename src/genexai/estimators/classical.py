@@ -21,7 +21,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from sklearn.calibration import CalibratedClassifierCV
 
 from genexai.errors import ConfigError
-from genexai.utils.io import atomic_write, write_json
+from genexai.utils.files import atomic_write, write_json
 
 __all__ = ["ClassicalModel", "load_classical", "MODEL_FILE", "META_FILE"]
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genexai.data import simulate_counts
-from genexai.data.simulate import nb_params_from_counts, nb_params_from_csv
+from genexai.datasets.simulate import simulate_counts
+from genexai.datasets.simulate import nb_params_from_counts, nb_params_from_csv
 from genexai.errors import ConfigError
 from tests.conftest import real_data
 

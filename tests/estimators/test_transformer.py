@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from genexai.errors import ConfigError
-from genexai.models.transformer import AttentionRecord, GeneTokenTransformer
+from genexai.estimators.nn.transformer import AttentionRecord, GeneTokenTransformer
 
 N_GENES = 37
 

@@ -19,6 +19,7 @@ Be honest about what that truth is:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 import anndata as ad
 import numpy as np
@@ -27,10 +28,15 @@ import pandas as pd
 from genexai.data.source import read_source
 from genexai.data.split import min_samples_per_class
 from genexai.data.validate import validate_adata
-from genexai.de import cached_deseq2
 from genexai.errors import ConfigError
 
-__all__ = ["reference_truth", "subsample_replicates", "replicate_subsample_from_csv"]
+__all__ = ["DEMethodLike", "reference_truth", "subsample_replicates", "replicate_subsample_from_csv"]
+
+
+class DEMethodLike(Protocol):
+    """What a truth builder needs of a DE method (:class:`genexai.de.DEMethod` satisfies it)."""
+
+    def test(self, counts: pd.DataFrame, obs: pd.DataFrame, *, design: str, ref_level: str | None) -> tuple[pd.DataFrame, bool]: ...
 
 
 def reference_truth(
@@ -39,10 +45,10 @@ def reference_truth(
     reference_level: str | None = None,
     alpha: float = 0.05,
     lfc_threshold: float = 0.0,
-    cache_dir: str | Path | None = None,
-    n_cpus: int = 1,
+    *,
+    de_method: DEMethodLike,
 ) -> tuple[pd.DataFrame, bool]:
-    """DESeq2 (cached) on every sample of ``adata``; truth = ``padj < alpha`` and ``|log2FC| >= lfc_threshold``.
+    """``de_method`` (DESeq2, handed in by the pipeline) on every sample; truth = ``padj < alpha`` and ``|log2FC| >= lfc_threshold``.
 
     Returns
     -------
@@ -53,15 +59,7 @@ def reference_truth(
         Whether the DESeq2 table came from the cache.
     """
     counts = pd.DataFrame(np.asarray(adata.X), index=adata.obs_names, columns=adata.var_names)
-    table, cache_hit = cached_deseq2(
-        counts,
-        adata.obs[[condition_key]],
-        cache_dir=cache_dir,
-        design=f"~{condition_key}",
-        ref_level=reference_level,
-        alpha=alpha,
-        n_cpus=n_cpus,
-    )
+    table, cache_hit = de_method.test(counts, adata.obs[[condition_key]], design=f"~{condition_key}", ref_level=reference_level)
     table = table.copy()
     table["is_de"] = (table["padj"] < alpha).fillna(False).to_numpy(dtype=bool) & (
         table["log2FoldChange"].abs() >= lfc_threshold
@@ -96,8 +94,8 @@ def replicate_subsample_from_csv(
     exclude_column: str | None = "flagged_bad_replicate",
     truth_alpha: float = 0.05,
     truth_lfc_threshold: float = 0.0,
-    cache_dir: str | Path | None = None,
-    n_cpus: int = 1,
+    *,
+    de_method: DEMethodLike,
     val_fraction: float = 0.15,
     test_fraction: float = 0.2,
     seed: int = 0,
@@ -121,8 +119,10 @@ def replicate_subsample_from_csv(
         Boolean metadata column of samples left out of the truth and the subsample.
     truth_alpha, truth_lfc_threshold
         Reference call: ``padj < truth_alpha`` and ``|log2FC| >= truth_lfc_threshold``.
-    cache_dir, n_cpus
-        DESeq2 cache directory (the full-data fit runs once) and its worker processes.
+    de_method
+        The DESeq2 method of the run's ``${de}`` config (cached: the full-data fit runs
+        once), handed in by :func:`genexai.pipeline.build.build_datamodule`; its
+        ``alpha`` drives independent filtering (``de.alpha``, 0.05 by default).
     val_fraction, test_fraction
         The data module's split fractions, to refuse a too small ``n_per_group`` before
         any work is done.
@@ -147,7 +147,7 @@ def replicate_subsample_from_csv(
     full = read_source(counts_path, metadata_path, None, condition_key, exclude_column)
     validate_adata(full, condition_key, source=counts_path, metadata_source=metadata_path)
     table, cache_hit = reference_truth(
-        full, condition_key, reference_level, truth_alpha, truth_lfc_threshold, cache_dir, n_cpus
+        full, condition_key, reference_level, truth_alpha, truth_lfc_threshold, de_method=de_method
     )
     table = table.reindex(full.var_names)
     out = subsample_replicates(full, int(n_per_group), condition_key, seed)

@@ -6,21 +6,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genexai.builders import build_datamodule
+from genexai.pipeline.build import build_datamodule
 from genexai.cli import user_error
-from genexai.data import subsample
-from genexai.data.subsample import replicate_subsample_from_csv
+from genexai.de import build_de_method
+from genexai.pipeline import build
+from genexai.datasets.subsample import replicate_subsample_from_csv
 from genexai.errors import ConfigError
 from tests.conftest import real_data
 
 
 class FakeDESeq2:
-    """Stands in for `cached_deseq2`: records its inputs, returns a known table (every third gene a hit)."""
+    """Stands in for the handed-in DESeq2 method: records its inputs, returns a known table (every third gene a hit)."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[pd.DataFrame, pd.DataFrame, dict]] = []
 
-    def __call__(self, counts: pd.DataFrame, metadata: pd.DataFrame, **options) -> tuple[pd.DataFrame, bool]:
+    def test(self, counts: pd.DataFrame, metadata: pd.DataFrame, **options) -> tuple[pd.DataFrame, bool]:
         self.calls.append((counts, metadata, options))
         n = counts.shape[1]
         lfc = np.linspace(-2.0, 2.0, n)
@@ -37,7 +38,7 @@ class FakeDESeq2:
 @pytest.fixture
 def fake_deseq2(monkeypatch) -> FakeDESeq2:
     fake = FakeDESeq2()
-    monkeypatch.setattr(subsample, "cached_deseq2", fake)
+    monkeypatch.setattr(build, "build_de_method", lambda de_cfg, name=None: fake)  # what the pipeline hands in
     return fake
 
 
@@ -47,7 +48,7 @@ def yeast() -> tuple:
 
 
 def test_truth_from_every_good_replicate_and_n_per_group(yeast, fake_deseq2):
-    out = replicate_subsample_from_csv(*yeast, n_per_group=6, reference_level="wt", truth_lfc_threshold=0.5, seed=0)
+    out = replicate_subsample_from_csv(*yeast, n_per_group=6, reference_level="wt", truth_lfc_threshold=0.5, seed=0, de_method=fake_deseq2)
     (counts, metadata, options), = fake_deseq2.calls
     meta = pd.read_csv(yeast[1], index_col="sample")
     good = meta.index[~meta["flagged_bad_replicate"]]
@@ -56,7 +57,7 @@ def test_truth_from_every_good_replicate_and_n_per_group(yeast, fake_deseq2):
     assert options["ref_level"] == "wt" and options["design"] == "~condition"
     assert out.obs["condition"].value_counts().to_dict() == {"snf2": 6, "wt": 6}
     assert out.obs_names.isin(good).all()
-    table, _ = fake_deseq2(counts, metadata)
+    table, _ = fake_deseq2.test(counts, metadata)
     expected = (table["padj"] < 0.05) & (table["log2FoldChange"].abs() >= 0.5)
     np.testing.assert_array_equal(out.var["is_de"].to_numpy(), expected.to_numpy())
     np.testing.assert_array_equal(out.var["true_log2fc"].to_numpy(), table["log2FoldChange"].fillna(0).to_numpy())
@@ -65,7 +66,7 @@ def test_truth_from_every_good_replicate_and_n_per_group(yeast, fake_deseq2):
 
 
 def test_subsample_is_deterministic_and_seeded(yeast, fake_deseq2):
-    a, b, c = (replicate_subsample_from_csv(*yeast, n_per_group=5, reference_level="wt", seed=s) for s in (1, 1, 2))
+    a, b, c = (replicate_subsample_from_csv(*yeast, n_per_group=5, reference_level="wt", seed=s, de_method=fake_deseq2) for s in (1, 1, 2))
     assert list(a.obs_names) == list(b.obs_names) and list(a.obs_names) != list(c.obs_names)
     np.testing.assert_array_equal(a.X, b.X)
     assert a.var.equals(c.var), "the truth does not depend on the subsample seed"
@@ -73,12 +74,12 @@ def test_subsample_is_deterministic_and_seeded(yeast, fake_deseq2):
 
 def test_too_small_or_too_large_n_per_group_is_a_config_error(yeast, fake_deseq2):
     with pytest.raises(ConfigError, match="minimum is n_per_group=4"):
-        replicate_subsample_from_csv(*yeast, n_per_group=3)
+        replicate_subsample_from_csv(*yeast, n_per_group=3, de_method=fake_deseq2)
     assert not fake_deseq2.calls, "refused before any DESeq2 work"
     with pytest.raises(ConfigError, match="minimum is n_per_group=3"):
-        replicate_subsample_from_csv(*yeast, n_per_group=2, val_fraction=0.15, test_fraction=0.0)
+        replicate_subsample_from_csv(*yeast, n_per_group=2, val_fraction=0.15, test_fraction=0.0, de_method=fake_deseq2)
     with pytest.raises(ConfigError, match="'wt' has only 42"):
-        replicate_subsample_from_csv(*yeast, n_per_group=43, reference_level="wt")
+        replicate_subsample_from_csv(*yeast, n_per_group=43, reference_level="wt", de_method=fake_deseq2)
 
 
 def test_config_minimum_n_per_group_splits_and_three_fails_in_one_line(yeast, fake_deseq2, train_cfg):
@@ -96,7 +97,8 @@ def test_real_deseq2_reference_on_a_gene_subset_is_cached(yeast, tmp_path):
     counts = pd.read_csv(yeast[0], index_col="sample")
     small = tmp_path / "counts.csv"
     counts.iloc[:, :150].to_csv(small)
-    kwargs = dict(n_per_group=4, reference_level="wt", cache_dir=tmp_path / "cache", seed=0)
+    deseq2 = build_de_method({"name": "deseq2", "cache_dir": str(tmp_path / "cache")})
+    kwargs = dict(n_per_group=4, reference_level="wt", de_method=deseq2, seed=0)
     first = replicate_subsample_from_csv(small, yeast[1], **kwargs)
     again = replicate_subsample_from_csv(small, yeast[1], **kwargs)
     assert not first.uns["subsample"]["reference_cache_hit"] and again.uns["subsample"]["reference_cache_hit"]

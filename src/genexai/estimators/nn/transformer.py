@@ -12,7 +12,7 @@ values from which any block of attention rows is recomputed on demand. Attributi
 memory instead of ``O(N^2)``, which matters at 10^4 gene tokens.
 
 :meth:`GeneTokenTransformer.lrp_mode` switches the encoder's GELUs, LayerNorms and
-attention to the AttnLRP gradient rules (:mod:`genexai.models.lrp`); off by default,
+attention to the AttnLRP gradient rules (:mod:`genexai.estimators.nn.lrp`); off by default,
 and forward values are identical either way.
 """
 
@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from genexai.errors import ConfigError
-from genexai.models.lrp import LRPGELU, LRPLayerNorm, lrp_attention
+from genexai.estimators.nn.lrp import LRPGELU, LRPLayerNorm, lrp_attention
 
 ValueEncoding = Literal["continuous", "binned", "per_gene"]
 

@@ -1,0 +1,165 @@
+"""Construction steps shared by training and evaluation: the data module (with its DE method handed in), attributions, run records.
+
+``data/`` knows no statistics: when the gene selection or a truth builder needs a DE
+test, :func:`build_datamodule` hands in the one configured in ``${de}`` (engine,
+device and cache included), so DE is configured once.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import anndata as ad
+import hydra
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from genexai.attribution import compute_attributions, importance_table
+from genexai.data.datamodule import DE_SELECTIONS, DESelector, RNASeqDataModule
+from genexai.de import select_de_genes
+try:
+    from genexai.de import build_de_method
+except ImportError:  # TEMP until the DE helper merges
+    from genexai.de import run_de as _run_de
+
+    class _M:
+        def __init__(self, cfg, name=None):
+            self.cfg, self.name = cfg, name or cfg.get("name", "deseq2")
+
+        def test(self, counts, obs, *, design, ref_level):
+            c = self.cfg
+            return _run_de(self.name, counts, obs, cache_dir=c.get("cache_dir"), design=design, ref_level=ref_level,
+                           alpha=c.get("alpha", 0.05), lfc_shrink=c.get("lfc_shrink", False), n_cpus=c.get("n_cpus", 1),
+                           pseudocount=c.get("pseudocount", 1.0), inference=c.get("inference", "default"),
+                           device=c.get("device", "cpu"))
+
+    def build_de_method(cfg, name=None):
+        return _M(cfg, name)
+except ImportError:  # TEMP until the DE helper merges
+    from genexai.de import run_de as _run_de
+
+    class _M:
+        def __init__(self, cfg, name=None):
+            self.cfg, self.name = cfg, name or cfg.get("name", "deseq2")
+
+        def test(self, counts, obs, *, design, ref_level):
+            c = self.cfg
+            return _run_de(self.name, counts, obs, cache_dir=c.get("cache_dir"), design=design, ref_level=ref_level,
+                           alpha=c.get("alpha", 0.05), lfc_shrink=c.get("lfc_shrink", False), n_cpus=c.get("n_cpus", 1),
+                           pseudocount=c.get("pseudocount", 1.0), inference=c.get("inference", "default"),
+                           device=c.get("device", "cpu"))
+
+    def build_de_method(cfg, name=None):
+        return _M(cfg, name)
+from genexai.evaluation.uncertainty import classification_intervals
+from genexai.utils.resources import Usage
+
+__all__ = ["build_datamodule", "de_selector", "attribute", "test_intervals", "run_metrics"]
+
+
+def de_selector(de_method: Any) -> DESelector:
+    """DE-based gene selection: ``de_method``'s test (from ``${de}``), then the one selection rule."""
+
+    def select(counts: pd.DataFrame, obs: pd.DataFrame, *, design: str, ref_level: str, n_genes: int | str,
+               mode: str, alpha: float, lfc_threshold: float, source: str) -> tuple[pd.DataFrame, list[str], bool]:
+        table, cache_hit = de_method.test(counts, obs, design=design, ref_level=ref_level)
+        chosen = select_de_genes(table, n_genes=n_genes, mode=mode, alpha=alpha, lfc_threshold=lfc_threshold, source=source)
+        return table, chosen, cache_hit
+
+    return select
+
+
+def _takes(target: str, argument: str) -> bool:
+    return argument in inspect.signature(hydra.utils.get_method(target)).parameters
+
+
+def build_datamodule(cfg: DictConfig, adata: ad.AnnData | None = None, *, setup: bool = True) -> RNASeqDataModule:
+    """Instantiate the dataset (reading/simulating counts, or ``adata``) and fit preprocessing on its training split.
+
+    A truth builder that takes a ``de_method`` (replicate subsampling) gets ``${de}``'s
+    DESeq2; a DE-based gene selection gets :func:`de_selector`.
+    """
+    if adata is None:
+        adata_cfg = cfg.data.adata
+        extra = {"de_method": build_de_method(cfg.de, name="deseq2")} if _takes(adata_cfg._target_, "de_method") else {}
+        adata = hydra.utils.instantiate(adata_cfg, **extra, _convert_="object")
+    selection = str(cfg.data.get("gene_selection", "variance"))
+    selector = de_selector(build_de_method(cfg.de, name=selection)) if selection in DE_SELECTIONS else None
+    datamodule: RNASeqDataModule = hydra.utils.instantiate(cfg.data, adata=adata, de_selector=selector, _convert_="object")
+    if setup:
+        datamodule.setup()
+    return datamodule
+
+
+def attribute(
+    attribution_cfg: DictConfig, model: Any, datamodule: RNASeqDataModule, seed: int
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Per-gene importance table of every configured method on the configured split."""
+    from genexai.estimators.classical import ClassicalModel
+    if isinstance(model, ClassicalModel):
+        from genexai.classical import attribute_classical
+        return attribute_classical(attribution_cfg, model, datamodule, seed)
+    methods = OmegaConf.to_container(attribution_cfg.methods, resolve=True)
+    inputs, labels = datamodule.tensors(attribution_cfg.split)
+    attributions, info = compute_attributions(
+        model,
+        inputs,
+        methods,
+        target=attribution_cfg.target,
+        seed=seed,
+        skip_inapplicable=attribution_cfg.skip_inapplicable,
+    )
+    directions = {label: entry.get("direction") for label, entry in info.items()}
+    table = importance_table(
+        attributions, labels.numpy(), datamodule.gene_names, datamodule.class_names, inputs=inputs, directions=directions
+    )
+    return table, info
+
+
+def test_intervals(cfg: DictConfig, labels: np.ndarray, predicted: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """``test/*_ci_low/high`` and ``test/n_samples`` of the test predictions, as ``cfg.test_ci`` asks.
+
+    Both training paths call this once their model has scored the test split, so a
+    Lightning and a classical run report the same intervals; seeded by ``cfg.seed``.
+    ``scores`` are class probabilities ``(n, C)`` or a positive-class score ``(n,)``.
+    """
+    options = cfg.get("test_ci") or {}
+    return classification_intervals(
+        np.asarray(labels),
+        np.asarray(predicted),
+        np.asarray(scores),
+        prefix="test",
+        n_boot=int(options.get("n_bootstrap", 1000)),
+        seed=int(cfg.seed),
+        level=float(options.get("level", 0.95)),
+    )
+
+
+def run_metrics(
+    datamodule: RNASeqDataModule,
+    classification: dict[str, float],
+    *,
+    checkpoint: str,
+    epochs: int | None,
+    usage: dict[str, Usage | None],
+    attribution_info: dict[str, Any],
+) -> dict[str, Any]:
+    """The ``metrics.json`` record every training path writes (Lightning and classical alike).
+
+    ``usage`` maps a stage (data, train, attribution) to its wall time and peak RSS.
+    """
+    measured = {stage: u for stage, u in usage.items() if u is not None}
+    return {
+        **classification,
+        "best_checkpoint": checkpoint,
+        "epochs": epochs,
+        "n_genes": datamodule.n_genes,
+        "gene_selection": dict(getattr(datamodule, "selection_info", {})),
+        "n_samples": {split: int(len(idx)) for split, idx in datamodule.split_index.items()},
+        "class_names": datamodule.class_names,
+        "time_s": {stage: u.seconds for stage, u in measured.items()},
+        "peak_rss_mib": {stage: u.peak_rss_mib for stage, u in measured.items()},
+        "attribution": attribution_info,
+    }
