@@ -8,7 +8,7 @@ import pytest
 
 from genexai.pipeline.build import build_datamodule
 from genexai.cli import user_error
-from genexai.de import build_de_method
+from genexai.pipeline.build import build_de_method
 from genexai.pipeline import build
 from genexai.datasets.subsample import replicate_subsample_from_csv
 from genexai.errors import ConfigError
