@@ -157,7 +157,7 @@ class WandbLogger(_LightningWandbLogger):
     log_model
         Lightning's checkpoint upload (``True``/``"all"``); ignored unless online, since
         offline runs cannot upload during training. The best checkpoint is logged as an
-        artifact by :func:`log_results` in every mode.
+        artifact by :func:`~genexai.tracking.log_results` in every mode.
     max_list_len
         Hyperparameter lists longer than this (the model's ``gene_names``) are logged
         as ``"<N items>"`` instead of filling the run config.
