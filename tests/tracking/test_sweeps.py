@@ -16,9 +16,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict, read_write
 
 from genexai.errors import ConfigError
-from genexai.tracking import collect_jobs, read_offline_run, sweep_safe
+from genexai.tracking import collect_jobs, sweep_safe
 from genexai.tracking.sweep import ERROR_FILE
 from tests.conftest import CONFIG_DIR, ROOT, compose_config, real_data
+from tests.tracking.offline_run import read_offline_run
 from tests.tracking.test_wandb import isolated_wandb_env
 
 SMALL = [

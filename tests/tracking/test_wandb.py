@@ -20,6 +20,7 @@ from genexai import tracking  # noqa: E402
 from genexai.tracking.wandb import RUN_INFO_FILE, WandbLogger  # noqa: E402
 from genexai.pipeline.train import train  # noqa: E402
 from genexai.utils.instantiate import instantiate_group  # noqa: E402
+from tests.tracking.offline_run import read_offline_run  # noqa: E402
 
 WANDB_ENV = ("WANDB_API_KEY", "WANDB_MODE", "WANDB_SWEEP_ID", "WANDB_BASE_URL", "WANDB_PROJECT", "WANDB_ENTITY")
 
@@ -112,7 +113,7 @@ def flushed_offline_run(path: Path) -> dict:
     import wandb
 
     wandb.teardown()
-    return tracking.read_offline_run(path)
+    return read_offline_run(path)
 
 
 def test_offline_training_run_records_config_metrics_tables_and_artifacts(train_cfg, no_wandb_account, tmp_path):

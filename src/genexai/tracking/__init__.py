@@ -4,18 +4,17 @@
 """
 
 from genexai.tracking.multirun import MultirunSummary, collect_jobs
-from genexai.tracking.sweep import is_multirun, sweep_safe
-from genexai.tracking.wandb import (
-    WandbLogger,
+from genexai.tracking.quiet import quiet_third_party_output
+from genexai.tracking.results import (
     evaluation_outputs,
-    finish,
     log_config,
     log_evaluation,
+    log_image,
     log_results,
-    read_offline_run,
-    resolve_mode,
-    setup_environment,
+    log_table,
 )
+from genexai.tracking.sweep import is_multirun, sweep_safe
+from genexai.tracking.wandb import WandbLogger, finish, resolve_mode
 
 __all__ = [
     "MultirunSummary",
@@ -26,9 +25,10 @@ __all__ = [
     "is_multirun",
     "log_config",
     "log_evaluation",
+    "log_image",
     "log_results",
-    "read_offline_run",
+    "log_table",
+    "quiet_third_party_output",
     "resolve_mode",
-    "setup_environment",
     "sweep_safe",
 ]

@@ -33,7 +33,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from genexai.tracking.sweep import ERROR_FILE, write_error
-from genexai.tracking.wandb import finish, flatten
+from genexai.tracking.wandb import finish
+from genexai.utils.flatten import flatten
 from genexai.utils.files import atomic_write
 
 __all__ = ["MultirunSummary", "collect_jobs", "parse_override"]
