@@ -15,7 +15,7 @@ LOCK_TORCH ?= torch==2.13.0
 LOCK_VENV := .lock-venv
 ARGS ?=
 
-.PHONY: install lock check-lock train evaluate test test-slow test-all clean
+.PHONY: install lock check-lock train evaluate lint-imports test test-slow test-all clean
 
 install: $(STAMP)
 
@@ -54,7 +54,12 @@ train: $(STAMP)
 evaluate: $(STAMP)
 	$(PY) evaluate.py $(ARGS)
 
-test: $(STAMP)
+# The package layers of pyproject.toml's [tool.importlinter], checked before the tests so a
+# broken layer fails fast; --no-cache keeps import-linter from writing a cache into the checkout.
+lint-imports: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
+
+test: $(STAMP) lint-imports
 	$(PY) -m pytest
 
 # Long tests (deselected by default); exit status 5 = none collected.

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
-__all__ = ["auroc_rows", "average_precision_rows", "spearman_rows", "jaccard_at_k_rows"]
+__all__ = ["auroc_rows", "average_precision_rows", "spearman_rows", "jaccard_at_k_rows", "jaccard_from_counts"]
 
 
 def _binary_auroc_rows(y: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -108,6 +108,16 @@ def jaccard_at_k_rows(s: np.ndarray, reference: np.ndarray, k: int, tiebreak: np
     tiebreak = position if tiebreak is None else np.broadcast_to(tiebreak, np.shape(s))
     top = _top_k_mask(s, k, position)
     reference_top = _top_k_mask(reference, k, tiebreak) & ~np.isnan(np.asarray(reference, dtype=float))
-    overlap = (top & reference_top).sum(axis=1)
-    union = top.sum(axis=1) + reference_top.sum(axis=1) - overlap
+    return jaccard_from_counts((top & reference_top).sum(axis=1), top.sum(axis=1), reference_top.sum(axis=1))
+
+
+def jaccard_from_counts(overlap: np.ndarray | int, size_a: np.ndarray | int, size_b: np.ndarray | int) -> np.ndarray:
+    """Jaccard index ``|a ∩ b| / |a ∪ b|`` from the overlap and the two set sizes, elementwise.
+
+    The one Jaccard rule of the package: the per-row top-k sets above and the gene sets of
+    :func:`genexai.evaluation.metrics.jaccard` both count their sets and divide here, so
+    every Jaccard column agrees to the bit. NaN where both sets are empty (no union).
+    """
+    overlap = np.asarray(overlap)
+    union = np.asarray(size_a) + np.asarray(size_b) - overlap
     return np.where(union > 0, overlap / np.maximum(union, 1), np.nan)

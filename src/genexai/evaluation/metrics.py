@@ -20,6 +20,8 @@ import pandas as pd
 from scipy.stats import ConstantInputWarning, hypergeom, spearmanr
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from genexai.evaluation.batched import jaccard_from_counts
+
 CHANCE_AUROC = 0.5
 CHANCE_SIGN_AGREEMENT = 0.5
 CHANCE_SPEARMAN = 0.0
@@ -65,10 +67,29 @@ def realised_fdr_power(
         "n_calls": n_calls,
         "n_true_calls": n_true_calls,
         "n_true_de": n_true,
-        "realised_fdr": (n_calls - n_true_calls) / n_calls if n_calls else 0.0,
-        "power": n_true_calls / n_true if n_true else np.nan,
+        "realised_fdr": false_discovery_proportion(n_calls, n_true_calls),
+        "power": true_positive_rate(n_true_calls, n_true),
         "nominal_fdr": float(alpha),
     }
+
+
+def false_discovery_proportion(n_calls: int, n_true_calls: int) -> float:
+    """Realised FDP of one list of calls: false calls / calls, 0 when nothing is called.
+
+    The one FDP rule (DE calls here, ML and DESeq2 lists in
+    :func:`genexai.significance.significance_calls`): an empty list makes no false
+    discovery, so its FDP is 0 rather than undefined, as in the FDR's definition.
+    """
+    return (n_calls - n_true_calls) / n_calls if n_calls else 0.0
+
+
+def true_positive_rate(n_true_calls: int, n_true: int) -> float:
+    """Power (recall): true calls / true genes; NaN when there is no true gene to find.
+
+    The one power/recall rule: DE power here, recall@k in :func:`topk_metrics` and the ML
+    lists' power in :func:`genexai.significance.significance_calls`.
+    """
+    return n_true_calls / n_true if n_true else np.nan
 
 
 def neg_log10_pvalue(pvalue: pd.Series) -> pd.Series:
@@ -180,8 +201,7 @@ def expected_jaccard(population: int, size_a: int, size_b: int) -> float:
 
 def jaccard(a: set, b: set) -> float:
     """Jaccard index ``|a ∩ b| / |a ∪ b|`` (NaN for two empty sets)."""
-    union = len(a | b)
-    return len(a & b) / union if union else np.nan
+    return float(jaccard_from_counts(len(a & b), len(a), len(b)))
 
 
 def topk_metrics(
@@ -229,7 +249,7 @@ def topk_metrics(
         "k": k,
         "overlap": overlap,
         "precision": overlap / k if k else np.nan,
-        "recall": overlap / n_hits if n_hits else np.nan,
+        "recall": true_positive_rate(overlap, n_hits),
         "jaccard": jac,
         "overlap_pvalue": overlap_pvalue(overlap, n, n_hits, k) if k else np.nan,
         "chance_precision": prevalence,

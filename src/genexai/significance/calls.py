@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from genexai.errors import DataError
+from genexai.evaluation.metrics import false_discovery_proportion, jaccard, true_positive_rate
 
 __all__ = ["has_significance", "significance_calls", "significance_metrics"]
 
@@ -33,11 +34,6 @@ COLUMNS = (
 def has_significance(importance: pd.DataFrame | None) -> bool:
     """Whether an importance table carries q-values (``significance=permutation`` or ``decoy``)."""
     return importance is not None and "qvalue" in importance.columns and importance["qvalue"].notna().any()
-
-
-def _jaccard(a: set, b: set) -> float:
-    union = a | b
-    return len(a & b) / len(union) if union else float("nan")
 
 
 def significance_calls(
@@ -81,7 +77,7 @@ def significance_calls(
             "n_called": len(called),
             "n_deseq2": len(deseq2),
             "overlap_deseq2": len(called & deseq2),
-            "jaccard_deseq2": _jaccard(called, deseq2),
+            "jaccard_deseq2": jaccard(called, deseq2),
         }
         if truth is not None:
             true_calls = len(called & true_genes)
@@ -91,9 +87,9 @@ def significance_calls(
                 n_true_tested=len(true_genes & tested),
                 true_calls=true_calls,
                 false_calls=len(called) - true_calls,
-                fdp=(len(called) - true_calls) / max(1, len(called)),
-                power=true_calls / len(true_genes) if true_genes else float("nan"),
-                power_model_genes=len(called & in_model) / len(in_model) if in_model else float("nan"),
+                fdp=false_discovery_proportion(len(called), true_calls),
+                power=true_positive_rate(true_calls, len(true_genes)),
+                power_model_genes=true_positive_rate(len(called & in_model), len(in_model)),
             )
         return record
 
