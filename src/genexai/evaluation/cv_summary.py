@@ -36,6 +36,7 @@ from genexai.de import de_ranking
 from genexai.evaluation.ensemble import ensemble_vs_truth
 from genexai.evaluation.metrics import jaccard_stability, top_k
 from genexai.utils.files import atomic_write, write_json
+from genexai.utils.flatten import flatten
 
 __all__ = ["summarise_cv"]
 
@@ -45,22 +46,11 @@ log = logging.getLogger(__name__)
 _SKIP_PREFIXES = ("attribution/", "n_samples/")
 
 
-def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{name}/"))
-        else:
-            out[name] = value
-    return out
-
-
 def _numeric(metrics: dict) -> dict[str, float]:
     """Numeric scalars of a fold's metrics (nested keys joined with ``/``; bools and strings dropped)."""
     return {
         key: float(value)
-        for key, value in _flatten(metrics).items()
+        for key, value in flatten(metrics).items()
         if isinstance(value, int | float) and not isinstance(value, bool) and not key.startswith(_SKIP_PREFIXES)
     }
 
