@@ -51,7 +51,9 @@ def test_de_selection_ignores_test_samples(sim, method):
 
 
 def test_de_selection_ignores_test_fold_samples_in_cv(sim):
-    base = RNASeqDataModule(sim.copy(), reference_level="A", n_genes=25, gene_selection="wilcoxon", cv={"folds": 4})
+    selector = de_selector(build_de_method({"name": "wilcoxon"}))
+    base = RNASeqDataModule(sim.copy(), reference_level="A", n_genes=25, gene_selection="wilcoxon", cv={"folds": 4},
+                            de_selector=selector)
     dm = base.with_fold(2)
     dm.setup()
     other = RNASeqDataModule(_with_new_test_counts(dm, np.random.default_rng(1)), **{**base._options, "fold": 2})

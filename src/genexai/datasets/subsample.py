@@ -28,6 +28,7 @@ import pandas as pd
 from genexai.data.source import read_source
 from genexai.data.split import min_samples_per_class
 from genexai.data.validate import validate_adata
+from genexai.de.hits import de_hits
 from genexai.errors import ConfigError
 
 __all__ = ["DEMethodLike", "reference_truth", "subsample_replicates", "replicate_subsample_from_csv"]
@@ -61,9 +62,7 @@ def reference_truth(
     counts = pd.DataFrame(np.asarray(adata.X), index=adata.obs_names, columns=adata.var_names)
     table, cache_hit = de_method.test(counts, adata.obs[[condition_key]], design=f"~{condition_key}", ref_level=reference_level)
     table = table.copy()
-    table["is_de"] = (table["padj"] < alpha).fillna(False).to_numpy(dtype=bool) & (
-        table["log2FoldChange"].abs() >= lfc_threshold
-    ).to_numpy(dtype=bool)
+    table["is_de"] = de_hits(table, alpha, lfc_threshold).to_numpy(dtype=bool)
     return table, cache_hit
 
 

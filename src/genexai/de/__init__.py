@@ -11,11 +11,18 @@ from genexai.de.deseq2 import (
     resolve_contrast,
     run_deseq2,
 )
-from genexai.de.select import DE_METHODS, SELECTION_MODES, de_ranking, run_de, select_de_genes
+from genexai.de.hits import de_hits
+from genexai.de.methods import DE_METHODS, DEMethod, DESeq2Method, WilcoxonMethod, build_de_method
+from genexai.de.select import SELECTION_MODES, de_ranking, select_de_genes
 from genexai.de.wilcoxon import run_wilcoxon
 
 __all__ = [
     "DE_METHODS",
+    "DEMethod",
+    "DESeq2Method",
+    "WilcoxonMethod",
+    "build_de_method",
+    "de_hits",
     "INFERENCE_ENGINES",
     "RESULT_COLUMNS",
     "SELECTION_MODES",
@@ -27,7 +34,6 @@ __all__ = [
     "make_inference",
     "prepare_inputs",
     "resolve_contrast",
-    "run_de",
     "run_deseq2",
     "run_wilcoxon",
     "select_de_genes",

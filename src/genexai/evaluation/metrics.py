@@ -17,6 +17,8 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
+
+from genexai.de.hits import de_hits
 from scipy.stats import ConstantInputWarning, hypergeom, spearmanr
 from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -25,19 +27,6 @@ from genexai.evaluation.batched import jaccard_from_counts
 CHANCE_AUROC = 0.5
 CHANCE_SIGN_AGREEMENT = 0.5
 CHANCE_SPEARMAN = 0.0
-
-
-def de_hits(de: pd.DataFrame, alpha: float = 0.05, lfc_threshold: float = 0.0) -> pd.Series:
-    """DE hits: ``padj < alpha`` and ``|log2FoldChange| >= lfc_threshold``.
-
-    Genes PyDESeq2 did not test (NaN padj, e.g. independent filtering or all-zero
-    counts) are not hits.
-    """
-    padj = de["padj"].to_numpy(dtype=float)
-    lfc = de["log2FoldChange"].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore"):
-        hit = (padj < alpha) & (np.abs(lfc) >= lfc_threshold)
-    return pd.Series(hit & ~np.isnan(padj), index=de.index, name="is_hit")
 
 
 def planted_de(var: pd.DataFrame) -> pd.Series | None:

@@ -18,41 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from genexai.attribution import compute_attributions, importance_table
 from genexai.data.datamodule import DE_SELECTIONS, DESelector, RNASeqDataModule
-from genexai.de import select_de_genes
-try:
-    from genexai.de import build_de_method
-except ImportError:  # TEMP until the DE helper merges
-    from genexai.de import run_de as _run_de
-
-    class _M:
-        def __init__(self, cfg, name=None):
-            self.cfg, self.name = cfg, name or cfg.get("name", "deseq2")
-
-        def test(self, counts, obs, *, design, ref_level):
-            c = self.cfg
-            return _run_de(self.name, counts, obs, cache_dir=c.get("cache_dir"), design=design, ref_level=ref_level,
-                           alpha=c.get("alpha", 0.05), lfc_shrink=c.get("lfc_shrink", False), n_cpus=c.get("n_cpus", 1),
-                           pseudocount=c.get("pseudocount", 1.0), inference=c.get("inference", "default"),
-                           device=c.get("device", "cpu"))
-
-    def build_de_method(cfg, name=None):
-        return _M(cfg, name)
-except ImportError:  # TEMP until the DE helper merges
-    from genexai.de import run_de as _run_de
-
-    class _M:
-        def __init__(self, cfg, name=None):
-            self.cfg, self.name = cfg, name or cfg.get("name", "deseq2")
-
-        def test(self, counts, obs, *, design, ref_level):
-            c = self.cfg
-            return _run_de(self.name, counts, obs, cache_dir=c.get("cache_dir"), design=design, ref_level=ref_level,
-                           alpha=c.get("alpha", 0.05), lfc_shrink=c.get("lfc_shrink", False), n_cpus=c.get("n_cpus", 1),
-                           pseudocount=c.get("pseudocount", 1.0), inference=c.get("inference", "default"),
-                           device=c.get("device", "cpu"))
-
-    def build_de_method(cfg, name=None):
-        return _M(cfg, name)
+from genexai.de import build_de_method, select_de_genes
 from genexai.evaluation.uncertainty import classification_intervals
 from genexai.utils.resources import Usage
 

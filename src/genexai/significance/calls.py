@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from genexai.errors import DataError
+from genexai.de.hits import de_hits
 from genexai.evaluation.metrics import false_discovery_proportion, jaccard, true_positive_rate
 
 __all__ = ["has_significance", "significance_calls", "significance_metrics"]
@@ -63,7 +64,7 @@ def significance_calls(
         raise DataError("importance table", "no qvalue column; train with significance=permutation or significance=decoy")
     if "padj" not in de.columns:
         raise DataError("DESeq2 table", "missing column padj")
-    deseq2 = set(de.index[de["padj"].to_numpy(dtype=np.float64) < alpha])
+    deseq2 = set(de.index[de_hits(de, alpha).to_numpy()])
     model_genes = set(importance["gene"])
     truth = truth.astype(bool) if truth is not None else None
     true_genes = set(truth.index[truth]) if truth is not None else set()
