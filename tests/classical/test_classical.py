@@ -17,7 +17,7 @@ from pytorch_lightning.loggers import CSVLogger
 from omegaconf import open_dict
 
 from genexai.attribution import importance_table
-from genexai.classical import (
+from genexai.attribution.classical import (
     attribute_classical,
     classical_importance_table,
     compute_classical_importance,

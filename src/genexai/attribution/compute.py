@@ -8,10 +8,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from genexai.attribution.base import Target
 from genexai.attribution.registry import get_attribution
+from genexai.attribution.table import importance_table
 from genexai.errors import AttributionError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -67,10 +70,35 @@ def compute_attributions(
         except AttributionError as err:
             if not skip_inapplicable:
                 raise
-            log.info("skipping attribution %s: %s", label, err)
             info[label] = {"skipped": str(err)}
             continue
         start = time.perf_counter()
         attributions[label] = method.attribute(inputs, target=target).numpy()
         info[label] = {"seconds": time.perf_counter() - start, "direction": method.direction, **method.info()}
+    log_skipped(info)
     return attributions, info
+
+
+def log_skipped(info: Mapping[str, Mapping[str, Any]]) -> None:
+    """One log line for every method that did not apply to this model (reasons stay in ``info``/``metrics.json``)."""
+    skipped = [label for label, entry in info.items() if "skipped" in entry]
+    if skipped:
+        log.info("attribution: %d methods do not apply to this model, skipped: %s (reasons in metrics.json)",
+                 len(skipped), ", ".join(skipped))
+
+
+def attribute_network(
+    attribution_cfg: DictConfig, backbone: nn.Module, datamodule: Any, seed: int
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Per-gene importance table of every configured method on the configured split, for a network backbone."""
+    methods = OmegaConf.to_container(attribution_cfg.methods, resolve=True)
+    inputs, labels = datamodule.tensors(attribution_cfg.split)
+    attributions, info = compute_attributions(
+        backbone, inputs, methods, target=attribution_cfg.target, seed=seed,
+        skip_inapplicable=attribution_cfg.skip_inapplicable,
+    )
+    directions = {label: entry.get("direction") for label, entry in info.items()}
+    table = importance_table(
+        attributions, labels.numpy(), datamodule.gene_names, datamodule.class_names, inputs=inputs, directions=directions
+    )
+    return table, info

@@ -3,8 +3,8 @@
 Modelled on PyDESeq2's ``Inference`` ABC: the pipeline is written once against
 :class:`Estimator`; a Lightning network (:mod:`genexai.estimators.lightning`) and a
 scikit-learn / XGBoost model (:mod:`genexai.estimators.sklearn_adapter`) implement it.
-Attribution methods run on :attr:`Estimator.explained` (Captum's "any callable"), so
-the attribution registry, not the estimator, knows the methods.
+Attribution methods live in :mod:`genexai.attribution` (Captum-shaped, over
+:attr:`Estimator.explained`); :meth:`Estimator.attribute` says which of them apply.
 """
 
 from __future__ import annotations
@@ -106,6 +106,14 @@ class Estimator(ABC):
     @abstractmethod
     def explained(self) -> Any:
         """What attribution methods explain: a torch module ``x → logits`` or the fitted classical model."""
+
+    @abstractmethod
+    def attribute(self, attribution_cfg: DictConfig, datamodule: Any, seed: int) -> tuple[Any, dict[str, Any]]:
+        """Per-gene importance table (``None`` if this model has no methods configured) and per-method info.
+
+        Networks run the run's ``attribution.methods``; classical models their config's
+        ``importance_methods`` (both from the one package :mod:`genexai.attribution`).
+        """
 
     @abstractmethod
     def recipe(self, fit: FitResult | None) -> Recipe:

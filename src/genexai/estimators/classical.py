@@ -70,7 +70,7 @@ class ClassicalModel:
         ``CalibratedClassifierCV(ensemble=False)`` for probabilities, ...).
     importance_methods
         Default gene-importance methods for this model (names or ``{name: ..., **options}``),
-        see :mod:`genexai.classical.importance`.
+        see :mod:`genexai.attribution.classical_methods`.
     gene_names, class_names
         Filled in from the data module; ``class_names[1]`` is the non-reference level.
 

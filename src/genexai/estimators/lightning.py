@@ -101,6 +101,11 @@ class LightningEstimator(Estimator):
     def explained(self) -> torch.nn.Module:
         return self.module.backbone.cpu().eval()
 
+    def attribute(self, attribution_cfg: DictConfig, datamodule: Any, seed: int) -> tuple[Any, dict[str, Any]]:
+        from genexai.attribution.compute import attribute_network  # late: attribution imports the networks
+
+        return attribute_network(attribution_cfg, self.explained, datamodule, seed)
+
     def fit(self, datamodule: Any, run_dir: Path, loggers: list) -> FitResult:
         callbacks = instantiate_group(self.cfg.get("callbacks"))
         trainer: pl.Trainer = hydra.utils.instantiate(self.cfg.trainer, callbacks=callbacks, logger=loggers or False)

@@ -48,6 +48,13 @@ class SklearnEstimator(Estimator):
     def explained(self) -> ClassicalModel:
         return self.model
 
+    def attribute(self, attribution_cfg: DictConfig, datamodule: Any, seed: int) -> tuple[Any, dict[str, Any]]:
+        if not self.model.importance_methods:
+            return None, {}
+        from genexai.attribution.classical import attribute_classical  # late: attribution imports the estimators
+
+        return attribute_classical(attribution_cfg, self.model, datamodule, seed)
+
     def fit(self, datamodule: Any, run_dir: Path, loggers: list) -> FitResult:
         x_train, y_train = datamodule.tensors("train")
         x_val, y_val = datamodule.tensors("val")

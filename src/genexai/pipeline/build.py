@@ -16,13 +16,12 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from genexai.attribution import compute_attributions, importance_table
 from genexai.data.datamodule import DE_SELECTIONS, DESelector, RNASeqDataModule
 from genexai.de import build_de_method, select_de_genes
 from genexai.evaluation.uncertainty import classification_intervals
 from genexai.utils.resources import Usage
 
-__all__ = ["build_datamodule", "de_selector", "attribute", "test_intervals", "run_metrics"]
+__all__ = ["build_datamodule", "de_selector", "test_intervals", "run_metrics"]
 
 
 def de_selector(de_method: Any) -> DESelector:
@@ -57,31 +56,6 @@ def build_datamodule(cfg: DictConfig, adata: ad.AnnData | None = None, *, setup:
     if setup:
         datamodule.setup()
     return datamodule
-
-
-def attribute(
-    attribution_cfg: DictConfig, model: Any, datamodule: RNASeqDataModule, seed: int
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Per-gene importance table of every configured method on the configured split."""
-    from genexai.estimators.classical import ClassicalModel
-    if isinstance(model, ClassicalModel):
-        from genexai.classical import attribute_classical
-        return attribute_classical(attribution_cfg, model, datamodule, seed)
-    methods = OmegaConf.to_container(attribution_cfg.methods, resolve=True)
-    inputs, labels = datamodule.tensors(attribution_cfg.split)
-    attributions, info = compute_attributions(
-        model,
-        inputs,
-        methods,
-        target=attribution_cfg.target,
-        seed=seed,
-        skip_inapplicable=attribution_cfg.skip_inapplicable,
-    )
-    directions = {label: entry.get("direction") for label, entry in info.items()}
-    table = importance_table(
-        attributions, labels.numpy(), datamodule.gene_names, datamodule.class_names, inputs=inputs, directions=directions
-    )
-    return table, info
 
 
 def test_intervals(cfg: DictConfig, labels: np.ndarray, predicted: np.ndarray, scores: np.ndarray) -> dict[str, float]:

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from genexai.attribution import save_importance_table
 from genexai.errors import ConfigError
 from genexai.estimators import FitResult, estimator_class
-from genexai.pipeline.build import attribute, build_datamodule
+from genexai.pipeline.build import build_datamodule
 from genexai.pipeline.evaluate import evaluate_model
 from genexai.pipeline.run import null_models
 from genexai.significance import assess_significance, check_significance_config, significance_method
@@ -45,7 +45,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     estimator, ckpt = estimator_class(train_cfg.model).load(train_cfg, datamodule, run_dir, cfg.get("ckpt_path"))
 
     if cfg.get("attribution"):
-        importance, _ = attribute(cfg.attribution, estimator.explained, datamodule, cfg.seed)
+        importance, _ = estimator.attribute(cfg.attribution, datamodule, cfg.seed)
         save_importance_table(importance, out_dir)
     elif (run_dir / "importance.parquet").is_file():
         importance = pd.read_parquet(run_dir / "importance.parquet")

@@ -23,7 +23,7 @@ from genexai.data.datamodule import RNASeqDataModule
 from genexai.errors import ConfigError
 from genexai.estimators import Estimator, FitResult, build_estimator
 from genexai.evaluation.classification import classification_metrics
-from genexai.pipeline.build import attribute, run_metrics, test_intervals
+from genexai.pipeline.build import run_metrics, test_intervals
 from genexai.pipeline.evaluate import evaluate_model
 from genexai.pipeline.outputs import log_final_metrics, save_gene_selection, save_splits
 from genexai.significance import Refitter, assess_significance
@@ -62,7 +62,7 @@ def null_models(cfg: DictConfig, estimator: Estimator, fit: FitResult | None) ->
     recipe = estimator.recipe(fit)
 
     def refit_and_attribute(view: RNASeqDataModule, seed: int) -> pd.DataFrame:
-        return attribute(cfg.attribution, estimator.refit(view, seed, recipe).explained, view, seed)[0]
+        return estimator.refit(view, seed, recipe).attribute(cfg.attribution, view, seed)[0]
 
     return refit_and_attribute, recipe.as_dict()
 
@@ -94,7 +94,7 @@ def run_on_datamodule(
     importance, attribution_info = None, {}
     with measure() as attribution_usage:
         if cfg.attribution.methods:
-            importance, attribution_info = attribute(cfg.attribution, estimator.explained, datamodule, cfg.seed)
+            importance, attribution_info = estimator.attribute(cfg.attribution, datamodule, cfg.seed)
     with measure() as significance_usage:  # significance=permutation|decoy: pvalue/qvalue columns (retrains models)
         importance, significance_info = assess_significance(
             cfg, datamodule, importance, run_dir, lambda: null_models(cfg, estimator, fit)
