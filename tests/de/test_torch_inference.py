@@ -26,7 +26,7 @@ from genexai.de import (
     run_deseq2,
 )
 from genexai.de.agreement import PriorFallbackInference, agreement, unconverged_genes
-from genexai.de.torch_inference import TorchInference
+from genexai.de.torch_engine import TorchInference
 from genexai.errors import ConfigError
 from genexai.pipeline.evaluate import run_de_baseline
 from genexai.pipeline.train import train

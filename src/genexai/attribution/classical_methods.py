@@ -31,20 +31,16 @@ has a sign (``coefficients``).
 
 from __future__ import annotations
 
-import inspect
 import logging
-import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from omegaconf import DictConfig, OmegaConf
 from sklearn.inspection import permutation_importance
 
-from genexai.estimators.classical import ClassicalModel, _method_configs
+from genexai.estimators.classical import ClassicalModel
 from genexai.errors import AttributionError, ConfigError
 
 __all__ = ["GLOBAL", "GLOBAL_SIGNED", "KINDS", "PER_SAMPLE", "available_importance_methods", "register_importance"]

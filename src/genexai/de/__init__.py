@@ -1,4 +1,4 @@
-"""Differential expression baselines on raw training counts: PyDESeq2 (cached) and the Wilcoxon rank-sum test."""
+"""DE as a stage: methods as classes (:mod:`.methods`: DESeq2 via PyDESeq2 or the torch engine, cached; Wilcoxon), the one hit rule, gene selection."""
 
 from genexai.de.cache import cache_key, cached_deseq2
 from genexai.de.deseq2 import (
@@ -7,10 +7,9 @@ from genexai.de.deseq2 import (
     check_de_config,
     fit_deseq2,
     make_inference,
-    prepare_inputs,
-    resolve_contrast,
     run_deseq2,
 )
+from genexai.de.design import prepare_inputs, resolve_contrast
 from genexai.de.hits import de_hits
 from genexai.de.methods import DE_METHODS, DEMethod, DESeq2Method, WilcoxonMethod, build_de_method
 from genexai.de.select import SELECTION_MODES, de_ranking, select_de_genes

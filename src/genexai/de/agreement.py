@@ -106,7 +106,7 @@ class PriorFallbackInference(DefaultInference):
     re-fitted by the same ``grid_fit_alpha`` with the prior, on a finer grid
     (``grid_length`` 4,000 instead of 100: steps of ~3e-6 in log alpha instead of ~4e-3,
     which for a gene with p ~ 1e-10 already moves the p-value by 3%). It is the reference for
-    :class:`~genexai.de.torch_inference.TorchInference` on the genes where PyDESeq2's
+    :class:`~genexai.de.torch_engine.TorchInference` on the genes where PyDESeq2's
     MAP optimiser aborts (its line search fails on high-count genes, where rounding in
     the likelihood exceeds the decrease left near the optimum), and is used only by the
     agreement checks (``benchmarks/de_speed.py --prior-fallback``, tests).

@@ -31,8 +31,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pydeseq2
 
-from genexai.de.deseq2 import RESULT_COLUMNS, check_engine, prepare_inputs, run_deseq2
-from genexai.de.torch_inference import check_device_name
+from genexai.de.deseq2 import RESULT_COLUMNS, check_engine, run_deseq2
+from genexai.de.design import prepare_inputs
+from genexai.de.torch_engine import check_device_name
 from genexai.utils.files import atomic_write
 
 log = logging.getLogger(__name__)

@@ -36,7 +36,8 @@ import pandas as pd
 from scipy.stats import false_discovery_control, mannwhitneyu, norm
 
 from genexai.data.preprocess import median_of_ratios_log_geomeans, size_factors
-from genexai.de.deseq2 import RESULT_COLUMNS, _align_metadata, _validate_counts, design_variables, resolve_contrast
+from genexai.de.deseq2 import RESULT_COLUMNS
+from genexai.de.design import _align_metadata, _validate_counts, design_variables, resolve_contrast
 from genexai.errors import ConfigError
 
 __all__ = ["run_wilcoxon"]
@@ -65,7 +66,7 @@ def run_wilcoxon(
         Only its last term is used (the tested variable, as in DESeq2); other
         covariates cannot enter a rank-sum test and are ignored with a warning.
     contrast, ref_level
-        As in :func:`~genexai.de.deseq2.resolve_contrast`.
+        As in :func:`~genexai.de.design.resolve_contrast`.
     pseudocount : float
         Added to both groups' mean normalised count in ``log2FoldChange``.
     method : str

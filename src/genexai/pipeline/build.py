@@ -14,7 +14,7 @@ import anndata as ad
 import hydra
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from genexai.data.datamodule import DE_SELECTIONS, DESelector, RNASeqDataModule
 from genexai.de import build_de_method, select_de_genes
