@@ -16,6 +16,7 @@ import hydra
 from omegaconf import DictConfig
 
 from genexai.benchmarking import run_benchmark
+from genexai.tracking import quiet_third_party_output
 from genexai.cli import check_overrides, report_errors
 
 
@@ -27,5 +28,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    quiet_third_party_output()
     check_overrides(Path(__file__).parent / "configs", "benchmark", sys.argv[1:])
     main()

@@ -14,9 +14,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from genexai.cli import check_overrides, report_errors
+from genexai.cli import check_overrides, print_run_summary, report_errors
 from genexai.pipeline.reload import evaluate
-from genexai.tracking import evaluation_outputs, log_evaluation
+from genexai.tracking import evaluation_outputs, log_evaluation, quiet_third_party_output
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="evaluate")
@@ -26,8 +26,10 @@ def main(cfg: DictConfig) -> None:
     evaluation = {k: v for k, v in metrics.items() if k.startswith("eval/")}
     log_evaluation(metrics["run_dir"], metrics=evaluation, **evaluation_outputs(cfg.paths.output_dir))
     print(f"report: {metrics['eval/report']}")
+    print_run_summary(cfg.paths.output_dir, metrics, evaluated=True)
 
 
 if __name__ == "__main__":
+    quiet_third_party_output()
     check_overrides(Path(__file__).parent / "configs", "evaluate", sys.argv[1:])
     main()

@@ -15,9 +15,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from genexai.cli import check_overrides, report_errors
-from genexai.tracking import sweep_safe
+from genexai.cli import check_overrides, print_run_summary, report_errors
 from genexai.pipeline.train import train
+from genexai.tracking import quiet_third_party_output, sweep_safe
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
@@ -25,9 +25,12 @@ from genexai.pipeline.train import train
 @sweep_safe  # in a multirun, a failed job is recorded and the sweep goes on
 def main(cfg: DictConfig) -> float | None:
     metrics = train(cfg)
+    if metrics:  # a DDP worker rank reports nothing
+        print_run_summary(cfg.paths.output_dir, metrics, evaluated=bool(cfg.get("evaluate")))
     return metrics.get(cfg.get("optimized_metric"))
 
 
 if __name__ == "__main__":
+    quiet_third_party_output()
     check_overrides(Path(__file__).parent / "configs", "train", sys.argv[1:])
     main()

@@ -29,7 +29,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from genexai.errors import ConfigError
 from genexai.pipeline.run import RunOutcome
 from genexai.pipeline.train import train_outcome
+from genexai.tracking import quiet_third_party_output
 from genexai.utils.files import atomic_write
+from genexai.utils.flatten import flatten
 
 __all__ = ["RunResult", "compose_run_config", "results_to_adata", "run"]
 
@@ -69,6 +71,7 @@ def run(adata: ad.AnnData, overrides: Sequence[str] = (), *, config_dir: str | P
     the condition in ``obs``); every other ``data.*`` option applies. Cross-validation
     (``data.cv.folds``) is refused here: its per-fold results have no single AnnData.
     """
+    quiet_third_party_output()
     cfg = compose_run_config(overrides, config_dir)
     if cfg.data.get("cv") and cfg.data.cv.get("folds"):
         raise ConfigError("genexai.run does not do cross-validation (data.cv.folds); use train.py for it")
@@ -81,13 +84,10 @@ def run(adata: ad.AnnData, overrides: Sequence[str] = (), *, config_dir: str | P
     return RunResult(run_dir, outcome.metrics, annotated)
 
 
-def _json_safe(value: Any) -> Any:
-    """Metrics as h5ad-storable values (nested dicts kept; None and lists of mixed types as JSON text)."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if value is None or isinstance(value, list | tuple):
-        return json.dumps(value)
-    return value
+def _scalar_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Flat numeric/string metrics with ``/`` written as ``:`` (HDF5 would read ``/`` as nested groups)."""
+    return {key.replace("/", ":"): value for key, value in flatten(metrics).items()
+            if isinstance(value, int | float | str | np.number) and not isinstance(value, bool)}
 
 
 def results_to_adata(outcome: RunOutcome) -> ad.AnnData:
@@ -102,8 +102,9 @@ def results_to_adata(outcome: RunOutcome) -> ad.AnnData:
         ``split`` (train/val/test), ``proba_<class>`` (the model's class probability,
         every sample), ``predicted``.
     ``uns["genexai"]``
-        ``metrics`` (``metrics.json``), ``comparison`` (``comparison.csv`` as records,
-        with ``evaluate=true``), ``run_dir``.
+        ``metrics`` (the scalars of ``metrics.json``, ``/`` in keys written ``:``, e.g.
+        ``test:auroc``), ``metrics_json`` (all of it, as JSON text), ``comparison``
+        (``comparison.csv``, column → array, with ``evaluate=true``), ``run_dir``.
     """
     dm, estimator = outcome.datamodule, outcome.estimator
     adata = dm.adata.copy()
@@ -131,7 +132,8 @@ def results_to_adata(outcome: RunOutcome) -> ad.AnnData:
         for k, name in enumerate(dm.class_names):
             adata.obs[f"proba_{name}"] = proba[:, k]
     adata.obs["predicted"] = pd.Categorical(np.asarray(dm.class_names)[estimator.predict(x)], categories=dm.class_names)
-    uns: dict[str, Any] = {"metrics": _json_safe(outcome.metrics), "run_dir": str(outcome.run_dir)}
+    uns: dict[str, Any] = {"metrics": _scalar_metrics(outcome.metrics), "metrics_json": json.dumps(outcome.metrics),
+                           "run_dir": str(outcome.run_dir)}
     if (evaluation / "comparison.csv").is_file():
         comparison = pd.read_csv(evaluation / "comparison.csv")
         uns["comparison"] = {str(c): comparison[c].to_numpy() if comparison[c].dtype != object

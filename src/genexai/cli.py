@@ -115,3 +115,43 @@ def check_overrides(config_dir: str | Path, config_name: str, argv: Sequence[str
                 message = f"cannot parse the override {_unparsable(argv)!r} ({message}); write overrides as key=value"
             print(f"genexai error: configuration: {message}", file=sys.stderr)
             sys.exit(EXIT_USER_ERROR)
+
+
+def run_summary(run_dir: str | Path, metrics: dict[str, Any], *, evaluated: bool) -> list[str]:
+    """The few lines a run ends with: where it is, how well the model classifies, how its genes agree, what next.
+
+    Test AUROC with its CI; the best attribution method's AUPRC against the DE hits and
+    against the truth (where the data has one), each beside its chance level (from
+    ``evaluation/comparison.csv``); and the next command to run.
+    """
+    import pandas as pd
+
+    run_dir = Path(run_dir)
+    lines = [f"run directory: {run_dir}"]
+    if "test/auroc" in metrics:
+        auroc = f"test AUROC {metrics['test/auroc']:.3f}"
+        if "test/auroc_ci_low" in metrics:
+            auroc += (f" ({100 * metrics.get('test/ci_level', 0.95):.0f}% CI {metrics['test/auroc_ci_low']:.3f}–"
+                      f"{metrics['test/auroc_ci_high']:.3f}, {metrics.get('test/n_samples', '?')} test samples)")
+        lines.append(auroc)
+    comparison_file = run_dir / "comparison.csv" if (run_dir / "comparison.csv").is_file() else run_dir / "evaluation" / "comparison.csv"
+    if comparison_file.is_file():
+        table = pd.read_csv(comparison_file)
+        de_name = str(metrics.get("eval/de_baseline", "deseq2"))
+        for reference, label in ((de_name, f"{de_name} hits"), ("truth", "the truth")):
+            rows = table[(table["reference"] == reference) & (table["method"] != de_name)].dropna(subset=["auprc"])
+            if len(rows):
+                best = rows.loc[rows["auprc"].idxmax()]
+                lines.append(f"best attribution vs {label}: {best['method']} AUPRC {best['auprc']:.3f} "
+                             f"(chance {best['chance_auprc']:.3f})")
+    report = run_dir / "report.html" if (run_dir / "report.html").is_file() else run_dir / "evaluation" / "report.html"
+    if report.is_file():
+        lines.append(f"next: open {report}")
+    elif not evaluated:
+        lines.append(f"next: python evaluate.py run_dir={run_dir}")
+    return lines
+
+
+def print_run_summary(run_dir: str | Path, metrics: dict[str, Any], *, evaluated: bool) -> None:
+    """Print :func:`run_summary` on stdout (after Lightning's and the loggers' output)."""
+    print("\n".join(["", "genexai: done", *(f"  {line}" for line in run_summary(run_dir, metrics, evaluated=evaluated))]))
