@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -185,26 +186,10 @@ def fit_deseq2(
     return results, dds
 
 
-def run_deseq2(
-    counts: pd.DataFrame,
-    metadata: pd.DataFrame,
-    design: str = "~condition",
-    contrast: Sequence[str] | None = None,
-    ref_level: str | None = None,
-    alpha: float = 0.05,
-    lfc_shrink: bool = False,
-    cooks_filter: bool = True,
-    independent_filter: bool = True,
-    refit_cooks: bool = True,
-    continuous: Sequence[str] = (),
-    n_cpus: int = 1,
-    quiet: bool = True,
-    inference: Inference | str | None = None,
-    device: str = "cpu",
-) -> pd.DataFrame:
+def run_deseq2(counts: pd.DataFrame, metadata: pd.DataFrame, *args: Any, **options: Any) -> pd.DataFrame:
     """Fit DESeq2 (PyDESeq2) and return its Wald-test results table.
 
-    Parameters are those of :func:`fit_deseq2`.
+    Arguments are those of :func:`fit_deseq2` (same order, same defaults).
 
     Returns
     -------
@@ -212,7 +197,4 @@ def run_deseq2(
         Indexed by gene (name ``"gene"``), columns ``baseMean, log2FoldChange, lfcSE,
         stat, pvalue, padj``; genes PyDESeq2 could not test have NaN statistics.
     """
-    return fit_deseq2(
-        counts, metadata, design, contrast, ref_level, alpha, lfc_shrink, cooks_filter,
-        independent_filter, refit_cooks, continuous, n_cpus, quiet, inference, device,
-    )[0]  # fmt: skip
+    return fit_deseq2(counts, metadata, *args, **options)[0]

@@ -9,7 +9,7 @@ import torch
 
 from genexai.errors import ConfigError
 
-__all__ = ['check_device_name', 'resolve_device']
+__all__ = ["check_device_name", "resolve_device"]
 
 
 _DEVICES = ("cpu", "cuda", "auto")

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from genexai.de.torch_engine.numerics import _EARLY_STOP_MARGIN, _EPS, _LBFGSB_FTOL, _LBFGSB_PGTOL, _PLATEAU_AMU, _TRUST_STEP, _gamma_diffs, _spd_inverse
 
-from typing import TYPE_CHECKING
-
 if TYPE_CHECKING:
     from genexai.de.torch_engine.inference import TorchInference
 
-__all__ = ['alpha_chunk']
+__all__ = ["alpha_chunk"]
 
 
 def alpha_chunk(
-    self: "TorchInference",
+    self: TorchInference,
     counts: np.ndarray,
     design_matrix: np.ndarray,
     mu: np.ndarray,

@@ -11,9 +11,6 @@ from scipy.optimize import minimize
 from scipy.stats import norm
 
 
-__all__ = []
-
-
 def _greater(z: np.ndarray, contrast: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     stat = np.fmax(z, 0) @ contrast
     return stat, norm.sf(stat)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -9,16 +10,14 @@ import torch
 from genexai.de.torch_engine.numerics import _spd_inverse
 from genexai.de.torch_engine.fallback import _irls_optimizer_fallback
 
-from typing import TYPE_CHECKING
-
 if TYPE_CHECKING:
     from genexai.de.torch_engine.inference import TorchInference
 
-__all__ = ['irls_chunk']
+__all__ = ["irls_chunk"]
 
 
 def irls_chunk(
-    self: "TorchInference",
+    self: TorchInference,
     counts: np.ndarray,
     size_factors: np.ndarray,
     design_matrix: np.ndarray,

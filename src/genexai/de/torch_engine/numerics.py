@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
-
-
-__all__ = []
 
 
 # scipy's L-BFGS-B defaults (pgtol, factr * machine eps), as PyDESeq2 calls it; and the
