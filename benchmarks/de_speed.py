@@ -54,7 +54,7 @@ from rich.table import Table
 from genexai.datasets.simulate import simulate_counts
 from genexai.de import fit_deseq2
 from genexai.de.agreement import COLUMNS, PriorFallbackInference, agreement, unconverged_genes
-from genexai.de.torch_engine import TorchInference
+from genexai.de.torch import TorchInference
 from genexai.utils.files import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]

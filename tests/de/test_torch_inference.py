@@ -15,7 +15,7 @@ from pydeseq2 import utils as pd_utils
 from pydeseq2.default_inference import DefaultInference
 
 from genexai.pipeline.build import build_datamodule
-from genexai.datasets.simulate import simulate_counts
+from genexai.data.simulate import simulate_counts
 from genexai.de import (
     cache,
     cache_key,
@@ -26,7 +26,7 @@ from genexai.de import (
     run_deseq2,
 )
 from genexai.de.agreement import PriorFallbackInference, agreement, unconverged_genes
-from genexai.de.torch_engine import TorchInference
+from genexai.de.torch import TorchInference
 from genexai.errors import ConfigError
 from genexai.pipeline.evaluate import run_de_baseline
 from genexai.pipeline.train import train

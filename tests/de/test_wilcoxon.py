@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import mannwhitneyu
 
-from genexai.de import RESULT_COLUMNS, build_de_method, de_ranking, run_wilcoxon, select_de_genes
+from genexai.de import RESULT_COLUMNS, de_ranking, run_de, run_wilcoxon, select_de_genes
 from genexai.errors import ConfigError, DataError
 from genexai.evaluation.metrics import realised_fdr_power
 
@@ -96,10 +96,10 @@ def test_reference_level_flips_the_sign(tiny_nb):
 
 def test_dispatch_and_errors(tiny_nb):
     counts, metadata, _ = tiny_nb
-    table, hit = build_de_method({"name": "wilcoxon"}).test(counts, metadata, design="~condition", ref_level="A")
+    table, hit = run_de("wilcoxon", counts, metadata, ref_level="A")
     assert hit is False and list(table.columns) == list(RESULT_COLUMNS)
     with pytest.raises(ConfigError, match="unknown DE method"):
-        build_de_method({"name": "edger"})
+        run_de("edger", counts, metadata)
     with pytest.raises(ConfigError, match="pseudocount"):
         run_wilcoxon(counts, metadata, pseudocount=0)
     with pytest.raises(DataError, match="raw read counts"):

@@ -1,39 +1,50 @@
-"""DE as a stage: methods as classes (:mod:`.methods`: DESeq2 via PyDESeq2 or the torch engine, cached; Wilcoxon), the one hit rule, gene selection."""
+"""Differential expression baselines on raw training counts: PyDESeq2 (cached) and the Wilcoxon rank-sum test.
 
-from genexai.de.cache import cache_key, cached_deseq2
-from genexai.de.deseq2 import (
-    INFERENCE_ENGINES,
-    RESULT_COLUMNS,
-    check_de_config,
-    fit_deseq2,
-    make_inference,
-    run_deseq2,
-)
-from genexai.de.design import prepare_inputs, resolve_contrast
-from genexai.de.hits import de_hits
-from genexai.de.methods import DE_METHODS, DEMethod, DESeq2Method, WilcoxonMethod, build_de_method
-from genexai.de.select import SELECTION_MODES, de_ranking, select_de_genes
-from genexai.de.wilcoxon import run_wilcoxon
+The names below load their module on first use (PEP 562): PyDESeq2 and torch are slow
+to import, and light modules such as :mod:`genexai.de.hits` must not pull them in.
+"""
 
-__all__ = [
-    "DE_METHODS",
-    "DEMethod",
-    "DESeq2Method",
-    "WilcoxonMethod",
-    "build_de_method",
-    "de_hits",
-    "INFERENCE_ENGINES",
-    "RESULT_COLUMNS",
-    "SELECTION_MODES",
-    "cache_key",
-    "cached_deseq2",
-    "check_de_config",
-    "de_ranking",
-    "fit_deseq2",
-    "make_inference",
-    "prepare_inputs",
-    "resolve_contrast",
-    "run_deseq2",
-    "run_wilcoxon",
-    "select_de_genes",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    "cache_key": "cache",
+    "cached_deseq2": "cache",
+    "DESeq2Options": "deseq2",
+    "RESULT_COLUMNS": "deseq2",
+    "fit_deseq2": "deseq2",
+    "run_deseq2": "deseq2",
+    "DE_METHODS": "dispatch",
+    "build_de_method": "dispatch",
+    "run_de": "dispatch",
+    "INFERENCE_ENGINES": "engines",
+    "check_de_config": "engines",
+    "make_inference": "engines",
+    "de_hits": "hits",
+    "prepare_inputs": "inputs",
+    "resolve_contrast": "inputs",
+    "DEMethod": "method",
+    "DESeq2Method": "methods",
+    "WilcoxonMethod": "methods",
+    "SELECTION_MODES": "select",
+    "de_ranking": "select",
+    "select_de_genes": "select",
+    "run_wilcoxon": "wilcoxon",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -18,7 +18,8 @@ search: there PyDESeq2 drops the prior by mistake, R's DESeq2 does not).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from inspect import signature
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,8 @@ from pydeseq2.grid_search import grid_fit_alpha
 __all__ = ["COLUMNS", "PriorFallbackInference", "agreement", "unconverged_genes"]
 
 COLUMNS: tuple[str, ...] = ("log2FoldChange", "pvalue", "padj")
+# The arguments of the method PriorFallbackInference extends, by name.
+_ALPHA_MLE = signature(DefaultInference.alpha_mle)
 
 
 def unconverged_genes(dds) -> pd.Index:
@@ -106,7 +109,7 @@ class PriorFallbackInference(DefaultInference):
     re-fitted by the same ``grid_fit_alpha`` with the prior, on a finer grid
     (``grid_length`` 4,000 instead of 100: steps of ~3e-6 in log alpha instead of ~4e-3,
     which for a gene with p ~ 1e-10 already moves the p-value by 3%). It is the reference for
-    :class:`~genexai.de.torch_engine.TorchInference` on the genes where PyDESeq2's
+    :class:`~genexai.de.torch.TorchInference` on the genes where PyDESeq2's
     MAP optimiser aborts (its line search fails on high-count genes, where rounding in
     the likelihood exceeds the decrease left near the optimum), and is used only by the
     agreement checks (``benchmarks/de_speed.py --prior-fallback``, tests).
@@ -116,28 +119,19 @@ class PriorFallbackInference(DefaultInference):
         super().__init__(*args, **kwargs)
         self.grid_length = int(grid_length)
 
-    def alpha_mle(
-        self,
-        counts: np.ndarray,
-        design_matrix: np.ndarray,
-        mu: np.ndarray,
-        alpha_hat: np.ndarray,
-        min_disp: float,
-        max_disp: float,
-        prior_disp_var: float | None = None,
-        cr_reg: bool = True,
-        prior_reg: bool = False,
-        optimizer: Literal["BFGS", "L-BFGS-B"] = "L-BFGS-B",
-    ) -> tuple[np.ndarray, np.ndarray]:
-        dispersions, converged = super().alpha_mle(
-            counts, design_matrix, mu, alpha_hat, min_disp, max_disp, prior_disp_var, cr_reg, prior_reg, optimizer
-        )
-        if prior_reg:
+    def alpha_mle(self, *args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`DefaultInference.alpha_mle` (same arguments), the MAP grid fallback with the prior."""
+        dispersions, converged = super().alpha_mle(*args, **kwargs)
+        call = _ALPHA_MLE.bind(self, *args, **kwargs)
+        call.apply_defaults()
+        a = call.arguments
+        if a["prior_reg"]:
             for gene in np.flatnonzero(~converged):
                 dispersions[gene] = np.exp(
                     grid_fit_alpha(
-                        counts[:, gene], design_matrix, mu[:, gene], alpha_hat[gene], min_disp, max_disp,
-                        prior_disp_var=prior_disp_var, cr_reg=cr_reg, prior_reg=True, grid_length=self.grid_length,
+                        a["counts"][:, gene], a["design_matrix"], a["mu"][:, gene], a["alpha_hat"][gene],
+                        a["min_disp"], a["max_disp"], prior_disp_var=a["prior_disp_var"], cr_reg=a["cr_reg"],
+                        prior_reg=True, grid_length=self.grid_length,
                     )
                 )  # fmt: skip
         return dispersions, converged

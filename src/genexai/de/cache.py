@@ -22,8 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,9 +31,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pydeseq2
 
-from genexai.de.deseq2 import RESULT_COLUMNS, check_engine, run_deseq2
-from genexai.de.design import prepare_inputs
-from genexai.de.torch_engine import check_device_name
+from genexai.de.deseq2 import RESULT_COLUMNS, DESeq2Options, run_deseq2
+from genexai.de.engines import check_engine
+from genexai.de.torch import check_device_name
 from genexai.utils.files import atomic_write
 
 log = logging.getLogger(__name__)
@@ -55,41 +55,32 @@ def _metadata_fingerprint(meta: pd.DataFrame) -> dict[str, dict[str, list]]:
     return fingerprint
 
 
-def cache_key(
-    counts: pd.DataFrame,
-    metadata: pd.DataFrame,
-    *,
-    design: str = "~condition",
-    contrast: Sequence[str] | None = None,
-    ref_level: str | None = None,
-    alpha: float = 0.05,
-    lfc_shrink: bool = False,
-    cooks_filter: bool = True,
-    independent_filter: bool = True,
-    refit_cooks: bool = True,
-    continuous: Sequence[str] = (),
-    inference: str = "default",
-) -> str:
+def cache_key(counts: pd.DataFrame, metadata: pd.DataFrame, *, inference: str = "default", **options: Any) -> str:
     """Return the sha256 hex digest identifying one DESeq2 analysis.
 
-    The inputs are validated first (same errors as :func:`run_deseq2`), and the key
-    is computed from the prepared design columns and the resolved contrast, so that
-    ``ref_level=None`` and the equivalent explicit reference share one entry.
-    ``inference`` is the engine name (``default`` or ``torch``).
+    The inputs are validated first (same errors as :func:`~genexai.de.deseq2.run_deseq2`),
+    and the key is computed from the prepared design columns and the resolved contrast,
+    so that ``ref_level=None`` and the equivalent explicit reference share one entry.
+    ``inference`` is the engine name (``default`` or ``torch``); ``options`` are the
+    fields of :class:`~genexai.de.deseq2.DESeq2Options`.
     """
     check_engine(inference)
-    meta, resolved = prepare_inputs(counts, metadata, design, contrast, ref_level, continuous)
+    return _key(counts, metadata, DESeq2Options(**options), inference)
+
+
+def _key(counts: pd.DataFrame, metadata: pd.DataFrame, opts: DESeq2Options, inference: str) -> str:
+    meta, resolved = opts.prepare(counts, metadata)
     options = {
         "format": CACHE_FORMAT,
         "pydeseq2": pydeseq2.__version__,
-        "design": design,
+        "design": opts.design,
         "contrast": resolved,
-        "alpha": float(alpha),
-        "lfc_shrink": bool(lfc_shrink),
-        "cooks_filter": bool(cooks_filter),
-        "independent_filter": bool(independent_filter),
-        "refit_cooks": bool(refit_cooks),
-        "continuous": sorted(continuous),
+        "alpha": float(opts.alpha),
+        "lfc_shrink": bool(opts.lfc_shrink),
+        "cooks_filter": bool(opts.cooks_filter),
+        "independent_filter": bool(opts.independent_filter),
+        "refit_cooks": bool(opts.refit_cooks),
+        "continuous": sorted(opts.continuous),
         "samples": counts.index.tolist(),
         "genes": counts.columns.tolist(),
         "metadata": _metadata_fingerprint(meta),
@@ -141,19 +132,11 @@ def cached_deseq2(
     metadata: pd.DataFrame,
     *,
     cache_dir: Path | str | None,
-    design: str = "~condition",
-    contrast: Sequence[str] | None = None,
-    ref_level: str | None = None,
-    alpha: float = 0.05,
-    lfc_shrink: bool = False,
-    cooks_filter: bool = True,
-    independent_filter: bool = True,
-    refit_cooks: bool = True,
-    continuous: Sequence[str] = (),
     n_cpus: int = 1,
     quiet: bool = True,
     inference: str = "default",
     device: str = "cpu",
+    **options: Any,
 ) -> tuple[pd.DataFrame, bool]:
     """Run :func:`~genexai.de.deseq2.run_deseq2`, reusing an earlier identical fit.
 
@@ -163,8 +146,10 @@ def cached_deseq2(
         Directory of cache entries (created if needed); ``None`` disables caching.
     inference : {"default", "torch"}
         Inference engine (part of the key); ``device`` is the torch engine's device.
-    Others
-        As in :func:`~genexai.de.deseq2.run_deseq2`.
+    n_cpus, quiet
+        As in :func:`~genexai.de.deseq2.fit_deseq2` (not part of the key).
+    **options
+        The fields of :class:`~genexai.de.deseq2.DESeq2Options` (all part of the key).
 
     Returns
     -------
@@ -173,29 +158,22 @@ def cached_deseq2(
     cache_hit : bool
         Whether the table came from the cache (no fit was run).
     """
-    options = dict(
-        design=design,
-        contrast=contrast,
-        ref_level=ref_level,
-        alpha=alpha,
-        lfc_shrink=lfc_shrink,
-        cooks_filter=cooks_filter,
-        independent_filter=independent_filter,
-        refit_cooks=refit_cooks,
-        continuous=continuous,
-    )
     check_engine(inference)
     check_device_name(device)
-    engine = {"n_cpus": n_cpus, "quiet": quiet, "inference": inference, "device": device}
+    opts = DESeq2Options(**options)
+
+    def fit() -> pd.DataFrame:
+        return run_deseq2(counts, metadata, n_cpus=n_cpus, quiet=quiet, inference=inference, device=device, **options)
+
     if cache_dir is None:
-        return run_deseq2(counts, metadata, **engine, **options), False
-    key = cache_key(counts, metadata, inference=inference, **options)
+        return fit(), False
+    key = _key(counts, metadata, opts, inference)
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f"deseq2-{key}.parquet"
     table = _read_entry(path, key, counts.columns)
     if table is not None:
         return table, True
-    table = run_deseq2(counts, metadata, **engine, **options)
+    table = fit()
     _write_entry(path, table, key)
     return table, False

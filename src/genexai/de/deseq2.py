@@ -11,90 +11,75 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from pydeseq2.dds import DeseqDataSet
-from pydeseq2.default_inference import DefaultInference
 from pydeseq2.ds import DeseqStats
 from pydeseq2.inference import Inference
 from threadpoolctl import threadpool_limits
 
-from genexai.de.design import prepare_inputs
+from genexai.de.engines import make_inference
+from genexai.de.inputs import prepare_inputs
 from genexai.errors import ConfigError
+
+__all__ = ["RESULT_COLUMNS", "DESeq2Options", "fit_deseq2", "run_deseq2"]
 
 RESULT_COLUMNS: tuple[str, ...] = ("baseMean", "log2FoldChange", "lfcSE", "stat", "pvalue", "padj")
 
-#: Inference engines selectable by name (``de.inference``).
-INFERENCE_ENGINES: tuple[str, ...] = ("default", "torch")
 
+@dataclass(frozen=True)
+class DESeq2Options:
+    """The options of one DESeq2 analysis that change its numbers (all enter the cache key).
 
-def check_engine(inference: str) -> str:
-    """Return ``inference`` if it names an engine, else raise a one-line ConfigError."""
-    if not isinstance(inference, str) or inference not in INFERENCE_ENGINES:
-        raise ConfigError(
-            f"de.inference must be one of {list(INFERENCE_ENGINES)}, got {inference!r}; "
-            "'default' is PyDESeq2's own per-gene fits, 'torch' fits all genes at once."
-        )
-    return inference
+    Options that do not (processes, progress messages) and the inference engine are
+    arguments of :func:`fit_deseq2` / :func:`~genexai.de.cache.cached_deseq2` instead.
 
-
-def check_de_config(de_cfg) -> None:
-    """Validate ``de.inference`` / ``de.device`` of a DE config up front (one-line ConfigError).
-
-    Called before training when ``evaluate=true``, so a typo does not surface only
-    after the model has trained; CUDA availability is checked for the torch engine.
-    """
-    from genexai.de.torch_engine import check_device_name, resolve_device
-
-    engine = check_engine(de_cfg.get("inference", "default"))
-    device = de_cfg.get("device", "cpu")
-    check_device_name(device)
-    if engine == "torch":
-        resolve_device(device)
-
-
-def make_inference(inference: str = "default", device: str = "cpu", n_cpus: int = 1) -> Inference:
-    """Build the PyDESeq2 inference object for an engine name.
-
-    Parameters
+    Attributes
     ----------
-    inference : {"default", "torch"}
-        ``default``: PyDESeq2's :class:`DefaultInference` (per-gene scipy fits in a
-        joblib loop over ``n_cpus`` processes). ``torch``:
-        :class:`genexai.de.torch_engine.TorchInference` (all genes at once as
-        tensors, ``n_cpus`` torch threads).
-    device : str
-        ``cpu``, ``cuda`` or ``auto``; used by the torch engine only (validated always).
-    n_cpus : int
-        Processes (default engine) or threads (torch engine).
+    design : str
+        Formula; covariates go before the tested variable, e.g. ``"~cell_line + condition"``.
+    contrast : sequence of str, optional
+        ``[variable, tested, reference]``; default: last design term, tested = the
+        non-reference level (see :func:`~genexai.de.inputs.resolve_contrast`).
+    ref_level : str, optional
+        Reference level of the tested variable (class 0); default alphabetical first.
+    alpha : float
+        FDR level used by independent filtering.
+    lfc_shrink : bool
+        Replace log2FoldChange/lfcSE by apeGLM-shrunk values (p-values unchanged).
+    cooks_filter, independent_filter, refit_cooks : bool
+        PyDESeq2 options, same defaults.
+    continuous : sequence of str
+        Design variables to fit as numeric slopes; all others are categorical.
     """
-    check_engine(inference)
-    from genexai.de.torch_engine import TorchInference, check_device_name
 
-    check_device_name(device)
-    if inference == "torch":
-        return TorchInference(device=device, n_cpus=n_cpus)
-    return DefaultInference(n_cpus=n_cpus)
+    design: str = "~condition"
+    contrast: Sequence[str] | None = None
+    ref_level: str | None = None
+    alpha: float = 0.05
+    lfc_shrink: bool = False
+    cooks_filter: bool = True
+    independent_filter: bool = True
+    refit_cooks: bool = True
+    continuous: Sequence[str] = ()
+
+    def prepare(self, counts: pd.DataFrame, metadata: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+        """:func:`~genexai.de.inputs.prepare_inputs` with these options."""
+        return prepare_inputs(counts, metadata, self.design, self.contrast, self.ref_level, self.continuous)
 
 
 def fit_deseq2(
     counts: pd.DataFrame,
     metadata: pd.DataFrame,
-    design: str = "~condition",
-    contrast: Sequence[str] | None = None,
-    ref_level: str | None = None,
-    alpha: float = 0.05,
-    lfc_shrink: bool = False,
-    cooks_filter: bool = True,
-    independent_filter: bool = True,
-    refit_cooks: bool = True,
-    continuous: Sequence[str] = (),
+    *,
     n_cpus: int = 1,
     quiet: bool = True,
     inference: Inference | str | None = None,
     device: str = "cpu",
+    **options: Any,
 ) -> tuple[pd.DataFrame, DeseqDataSet]:
     """Fit DESeq2 (PyDESeq2); return its Wald-test results table and the fitted dataset.
 
@@ -108,30 +93,19 @@ def fit_deseq2(
         Raw integer counts, samples x genes (never normalised values).
     metadata : pandas.DataFrame
         Sample metadata indexed by sample; must cover every row of ``counts``.
-    design : str
-        Formula; covariates go before the tested variable, e.g. ``"~cell_line + condition"``.
-    contrast : sequence of str, optional
-        ``[variable, tested, reference]``; default: last design term, tested = the
-        non-reference level (see :func:`resolve_contrast`).
-    ref_level : str, optional
-        Reference level of the tested variable (class 0); default alphabetical first.
-    alpha : float
-        FDR level used by independent filtering.
-    lfc_shrink : bool
-        Replace log2FoldChange/lfcSE by apeGLM-shrunk values (p-values unchanged).
-    cooks_filter, independent_filter, refit_cooks : bool
-        PyDESeq2 options, same defaults.
-    continuous : sequence of str
-        Design variables to fit as numeric slopes; all others are categorical.
     n_cpus : int
         Worker processes for PyDESeq2 (ignored when ``inference`` is given with its own).
     quiet : bool
         Silence PyDESeq2's progress messages.
     inference : pydeseq2.inference.Inference or {"default", "torch"}, optional
-        Inference backend: an object, or an engine name for :func:`make_inference`
-        (``None`` = ``"default"``, PyDESeq2's own).
+        Inference backend: an object, or an engine name for
+        :func:`~genexai.de.engines.make_inference` (``None`` = ``"default"``, PyDESeq2's own).
     device : str
         Device of the ``"torch"`` engine: ``cpu``, ``cuda`` or ``auto``.
+    **options
+        The fields of :class:`DESeq2Options` (``design``, ``contrast``, ``ref_level``,
+        ``alpha``, ``lfc_shrink``, ``cooks_filter``, ``independent_filter``,
+        ``refit_cooks``, ``continuous``).
 
     Returns
     -------
@@ -141,9 +115,8 @@ def fit_deseq2(
     dds : pydeseq2.dds.DeseqDataSet
         The fitted dataset.
     """
-    meta, (variable, tested, ref) = prepare_inputs(
-        counts, metadata, design, contrast, ref_level, continuous
-    )
+    opts = DESeq2Options(**options)
+    meta, (variable, tested, ref) = opts.prepare(counts, metadata)
     if inference is None or isinstance(inference, str):
         inference = make_inference(inference or "default", device=device, n_cpus=n_cpus)
     with warnings.catch_warnings():
@@ -152,15 +125,15 @@ def fit_deseq2(
         dds = DeseqDataSet(
             counts=counts,
             metadata=meta,
-            design=design,
-            refit_cooks=refit_cooks,
+            design=opts.design,
+            refit_cooks=opts.refit_cooks,
             inference=inference,
             quiet=quiet,
         )
     matrix = dds.obsm["design_matrix"]
     if np.linalg.matrix_rank(matrix.to_numpy(dtype=float)) < matrix.shape[1]:
         raise ConfigError(
-            f"DE design {design!r} is confounded on these samples (its columns "
+            f"DE design {opts.design!r} is confounded on these samples (its columns "
             f"{matrix.columns.tolist()} are linearly dependent, e.g. a covariate that "
             "equals the condition); drop or merge the redundant covariate."
         )
@@ -172,24 +145,24 @@ def fit_deseq2(
         stats = DeseqStats(
             dds,
             contrast=[variable, tested, ref],
-            alpha=alpha,
-            cooks_filter=cooks_filter,
-            independent_filter=independent_filter,
+            alpha=opts.alpha,
+            cooks_filter=opts.cooks_filter,
+            independent_filter=opts.independent_filter,
             inference=inference,
             quiet=quiet,
         )
         stats.summary()
-        if lfc_shrink:
+        if opts.lfc_shrink:
             stats.lfc_shrink(coeff=f"{variable}[T.{tested}]")
     results = stats.results_df.loc[:, list(RESULT_COLUMNS)].copy()
     results.index.name = "gene"
     return results, dds
 
 
-def run_deseq2(counts: pd.DataFrame, metadata: pd.DataFrame, *args: Any, **options: Any) -> pd.DataFrame:
+def run_deseq2(counts: pd.DataFrame, metadata: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
     """Fit DESeq2 (PyDESeq2) and return its Wald-test results table.
 
-    Arguments are those of :func:`fit_deseq2` (same order, same defaults).
+    Keyword arguments are those of :func:`fit_deseq2`.
 
     Returns
     -------
@@ -197,4 +170,4 @@ def run_deseq2(counts: pd.DataFrame, metadata: pd.DataFrame, *args: Any, **optio
         Indexed by gene (name ``"gene"``), columns ``baseMean, log2FoldChange, lfcSE,
         stat, pvalue, padj``; genes PyDESeq2 could not test have NaN statistics.
     """
-    return fit_deseq2(counts, metadata, *args, **options)[0]
+    return fit_deseq2(counts, metadata, **kwargs)[0]

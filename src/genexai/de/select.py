@@ -1,9 +1,10 @@
-"""DE-based choice of the model's genes, and the significance order of a DE table.
+"""DE-based choice of the model's genes.
 
-:func:`select_de_genes` turns a DE table (of a :mod:`genexai.de.methods` method) into the model's gene
-list: the top N by adjusted p-value, or every hit. Callers must pass the TRAINING
-samples only (see :class:`~genexai.data.datamodule.RNASeqDataModule`); selecting genes
-by a test that saw the test samples makes any classifier look better than it is.
+:func:`select_de_genes` turns a DE table (of any baseline, :mod:`genexai.de.dispatch`)
+into the model's gene list: the top N by adjusted p-value, or every hit
+(:func:`~genexai.de.hits.de_hits`). Callers must pass the TRAINING samples only (see
+:class:`~genexai.data.datamodule.RNASeqDataModule`); selecting genes by a test that saw
+the test samples makes any classifier look better than it is.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from scipy.stats import false_discovery_control, mannwhitneyu, norm
 
 from genexai.data.preprocess import median_of_ratios_log_geomeans, size_factors
 from genexai.de.deseq2 import RESULT_COLUMNS
-from genexai.de.design import _align_metadata, _validate_counts, design_variables, resolve_contrast
+from genexai.de.inputs import align_metadata, design_variables, resolve_contrast, validate_counts
 from genexai.errors import ConfigError
 
 __all__ = ["run_wilcoxon"]
@@ -58,15 +58,14 @@ def run_wilcoxon(
 
     Parameters
     ----------
-    counts : pandas.DataFrame
-        Raw integer counts, samples x genes (the training samples).
-    metadata : pandas.DataFrame
-        Sample metadata indexed by sample; must cover every row of ``counts``.
+    counts, metadata : pandas.DataFrame
+        Raw integer counts of the training samples (samples x genes) and their sample
+        metadata, as in :func:`~genexai.de.deseq2.fit_deseq2`.
     design : str
         Only its last term is used (the tested variable, as in DESeq2); other
         covariates cannot enter a rank-sum test and are ignored with a warning.
     contrast, ref_level
-        As in :func:`~genexai.de.design.resolve_contrast`.
+        As in :func:`~genexai.de.inputs.resolve_contrast`.
     pseudocount : float
         Added to both groups' mean normalised count in ``log2FoldChange``.
     method : str
@@ -78,8 +77,8 @@ def run_wilcoxon(
         Indexed by gene (name ``"gene"``), columns ``baseMean, log2FoldChange, lfcSE,
         stat, pvalue, padj`` (see the module docstring).
     """
-    _validate_counts(counts)
-    meta = _align_metadata(counts, metadata)
+    validate_counts(counts)
+    meta = align_metadata(counts, metadata)
     variable, tested, ref = resolve_contrast(meta, design, contrast, ref_level)
     covariates = [v for v in design_variables(design)[0] if v != variable]
     if covariates:

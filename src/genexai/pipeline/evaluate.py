@@ -80,7 +80,7 @@ def run_de_baseline(datamodule: RNASeqDataModule, de_cfg: DictConfig) -> tuple[p
     the model's input genes of the ``expressed`` fit (same p-values and padj, no DE
     hits outside the model), see :func:`de_gene_sets`.
     ``de_cfg.inference`` picks PyDESeq2's ``default`` per-gene fits or the batched
-    ``torch`` engine (on ``de_cfg.device``), see :mod:`genexai.de.torch_engine`.
+    ``torch`` engine (on ``de_cfg.device``), see :mod:`genexai.de.torch`.
     """
     check_de_config(de_cfg)
     train = datamodule.raw_counts("train")

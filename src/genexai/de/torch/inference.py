@@ -1,60 +1,6 @@
-"""PyDESeq2 inference with every gene fitted at once, as PyTorch tensors (CPU or GPU).
+"""The PyDESeq2 :class:`~pydeseq2.inference.Inference` that fits every gene at once with PyTorch.
 
-Why
----
-PyDESeq2's :class:`~pydeseq2.default_inference.DefaultInference` fits the per-gene
-problems of DESeq2 (the negative-binomial GLM by IRLS, the dispersion MLE with its
-Cox-Reid adjustment and log-normal prior, the Wald test) one gene at a time: a
-joblib loop over genes, each iteration a few tiny numpy/scipy calls on vectors of
-``n_samples`` values. With 20,000 genes the run time is dominated by Python and
-call overhead, not by arithmetic, and extra processes barely help on a small machine.
-
-:class:`TorchInference` solves the same problems for all genes simultaneously:
-counts, means and weights are ``samples x genes`` float64 tensors, the ``p x p``
-systems of every gene are one batched solve, and genes leave the working set as soon
-as they meet the convergence rule. Only the :class:`~pydeseq2.inference.Inference`
-object changes; PyDESeq2's own pipeline (size factors, all-zero filter, dispersion
-trend and prior, Cook's distances and refit, independent filtering) runs unchanged.
-
-Same statistics as PyDESeq2 0.5 (``pydeseq2/utils.py``):
-
-* ``irls``: same initialisation (least squares on ``log(y/s + 0.1)``), the same
-  IRLS update with ridge ``1e-6``, ``min_mu`` threshold and stopping rule
-  ``|dev - dev_old| / (|dev| + 0.1) <= beta_tol`` (``dev = -2 log L``); a gene whose
-  update leaves ``[-max_beta, max_beta]`` or that reaches ``maxiter`` is handed, as in
-  PyDESeq2, to scipy's optimizer (and then the grid search) from the same start.
-* ``alpha_mle``: the same objective in ``log(alpha)`` (NB negative log-likelihood +
-  ``0.5 log det(X^T W X)`` + ``(log a - log a_hat)^2 / (2 prior_var)``) on the same
-  bounds ``[min_disp, max_disp]`` and from the same start, minimised by a batched
-  projected Newton method (exact first and second derivatives, Armijo backtracking
-  where the Newton step is long), evaluated without the catastrophic cancellation
-  of ``lgamma(y + 1/a) - lgamma(1/a)`` for near-Poisson genes. On a well-curved
-  objective it lands on the optimum L-BFGS-B converges to. Where the objective is
-  flat -- near-Poisson genes, whose optimum is at or near ``min_disp`` -- PyDESeq2's
-  L-BFGS-B stops early (scipy's ``pgtol=1e-5``, ``factr=1e7``) at a point set by
-  rounding noise: such genes either keep the start (when L-BFGS-B certainly stops
-  there) or are handed to PyDESeq2's own per-gene ``fit_alpha_mle``, as are genes
-  whose Newton line search stalls (``match_lbfgsb=False`` returns the true optimum
-  for all genes instead). ``fallbacks`` counts them (typically < 2% of genes).
-* ``wald_test``: the same closed form, batched; p-values from ``scipy.stats.norm``.
-* ``lin_reg_mu``: one multi-output least-squares fit (bit-identical to PyDESeq2's
-  per-gene loop); ``fit_rough_dispersions``, ``fit_moments_dispersions`` (already
-  vectorised in PyDESeq2), ``dispersion_trend_gamma_glm`` (one small fit) and
-  ``lfc_shrink_nbinom_glm`` (apeGLM, optional) are PyDESeq2's, inherited from
-  :class:`DefaultInference`.
-
-Results agree with DefaultInference within 2% on log2 fold changes, p-values and
-adjusted p-values (rule in :mod:`genexai.de.agreement`; ``tests/de/test_torch_inference.py``,
-``benchmarks/de_speed.py``) on every gene where PyDESeq2's own optimisers converged. On the
-few others (a handful per dataset) PyDESeq2 0.5.4's MAP dispersion fit aborts (its L-BFGS-B
-line search fails on high-count genes, where rounding in the likelihood exceeds the
-decrease left near the optimum) and falls back to a grid search *without the prior*; this
-class returns the MAP optimum, as R's DESeq2 does, and agrees on every gene with
-:class:`~genexai.de.agreement.PriorFallbackInference` (PyDESeq2 with the prior kept in
-that fallback). The engines are not bit-identical, so the DESeq2 cache keys its entries
-by inference engine. For scale, PyDESeq2 against itself with its fitted means changed in
-the 13th digit breaks the 2% rule on up to 266 genes of pasilla
-(``benchmarks/de_speed.py --noise-floor``).
+See :mod:`genexai.de.torch` for what is computed and how closely it agrees with PyDESeq2.
 """
 
 from __future__ import annotations
@@ -66,14 +12,15 @@ import numpy as np
 import torch
 from pydeseq2 import utils as pd_utils
 from pydeseq2.default_inference import DefaultInference
-from scipy.stats import norm
 from sklearn.linear_model import LinearRegression
 
-from genexai.de.torch_engine.device import _torch_threads, resolve_device
-from genexai.de.torch_engine.numerics import _spd_inverse
-from genexai.de.torch_engine.fallback import _greater, _less
-from genexai.de.torch_engine.irls import irls_chunk
-from genexai.de.torch_engine.dispersion import alpha_chunk
+from genexai.de.torch.device import resolve_device, torch_threads
+from genexai.de.torch.irls import IrlsOptions, irls_chunk
+from genexai.de.torch.lbfgsb import first_step_rule, plateau_optimum
+from genexai.de.torch.linalg import outer_rows
+from genexai.de.torch.nb import AlphaObjective
+from genexai.de.torch.newton import newton_alpha
+from genexai.de.torch.wald import wald_pvalues, wald_se
 
 __all__ = ["TorchInference"]
 
@@ -103,8 +50,8 @@ class TorchInference(DefaultInference):
         Newton iterations before a gene is handed to PyDESeq2's per-gene fit.
     match_lbfgsb : bool
         Reproduce where PyDESeq2's L-BFGS-B stops early on a nearly flat dispersion
-        objective (see :meth:`alpha_mle`). ``False`` returns the exact optimum for every
-        gene, which on small designs differs from PyDESeq2 for near-Poisson genes.
+        objective (see :mod:`genexai.de.torch.lbfgsb`). ``False`` returns the exact optimum
+        for every gene, which on small designs differs from PyDESeq2 for near-Poisson genes.
     """
 
     def __init__(
@@ -141,7 +88,6 @@ class TorchInference(DefaultInference):
         self._n_cpus = pd_utils.get_num_processes(n_cpus)
         self._threads = n_cpus
 
-    # ------------------------------------------------------------------ helpers
     def _t(self, array) -> torch.Tensor:
         return torch.as_tensor(np.asarray(array, dtype=np.float64), device=self.device)
 
@@ -150,18 +96,6 @@ class TorchInference(DefaultInference):
         for start in range(0, n_genes, step):
             yield slice(start, min(start + step, n_genes))
 
-    @staticmethod
-    def _outer_rows(X: torch.Tensor) -> torch.Tensor:
-        """``n x p²`` matrix of row outer products, so ``X^T diag(w_g) X`` for every gene is one matmul."""
-        n, p = X.shape
-        return (X[:, :, None] * X[:, None, :]).reshape(n, p * p)
-
-    @staticmethod
-    def _gram(XX: torch.Tensor, W: torch.Tensor, p: int) -> torch.Tensor:
-        """Batched ``X^T diag(W[:, g]) X``: ``genes x p x p``."""
-        return (XX.T @ W).T.reshape(-1, p, p)
-
-    # ------------------------------------------------------------ moments etc.
     def lin_reg_mu(
         self,
         counts: np.ndarray,
@@ -180,7 +114,6 @@ class TorchInference(DefaultInference):
     # fit_rough_dispersions and fit_moments_dispersions: PyDESeq2's own functions
     # (inherited), already vectorised over genes with numpy; kept for exactness too.
 
-    # --------------------------------------------------------------------- IRLS
     def irls(
         self,
         counts: np.ndarray,
@@ -202,20 +135,21 @@ class TorchInference(DefaultInference):
         converged = np.ones(G, dtype=bool)
         self.fallbacks["irls"] = 0
         disp = np.asarray(disp, dtype=np.float64)
-        with _torch_threads(self._threads), torch.no_grad():
+        opts = IrlsOptions(min_mu, beta_tol, min_beta, max_beta, optimizer, maxiter)
+        with torch_threads(self._threads), torch.no_grad():
             for sl in self._chunks(n, G):
-                b, m, h, c = self._irls_chunk(
-                    counts[:, sl], size_factors, design_matrix, disp[sl],
-                    min_mu, beta_tol, min_beta, max_beta, optimizer, maxiter,
-                )  # fmt: skip
+                b, m, h, c, n_fallback = irls_chunk(
+                    counts[:, sl], size_factors, design_matrix, disp[sl], opts, self.device
+                )
                 betas[sl], mu_out[:, sl], hat_out[:, sl], converged[sl] = b, m, h, c
+                self.fallbacks["irls"] += n_fallback
+                self.fallbacks_total["irls"] += n_fallback
         # Remember the inputs: if these means come back to alpha_mle, the genes it hands to
         # PyDESeq2's code get PyDESeq2's own means too (see _pydeseq2_means).
         self._irls_memo = {
             "mu": mu_out, "counts": counts, "size_factors": np.asarray(size_factors, dtype=np.float64),
             "design_matrix": np.asarray(design_matrix, dtype=np.float64), "disp": disp,
-            "options": {"min_mu": min_mu, "beta_tol": beta_tol, "min_beta": min_beta, "max_beta": max_beta,
-                        "optimizer": optimizer, "maxiter": maxiter},
+            "options": opts._asdict(),
         }  # fmt: skip
         return betas, mu_out, hat_out, converged
 
@@ -237,8 +171,6 @@ class TorchInference(DefaultInference):
                 **memo["options"],
             )[1]  # fmt: skip
         return out
-
-    _irls_chunk = irls_chunk
 
     def alpha_mle(
         self,
@@ -266,13 +198,13 @@ class TorchInference(DefaultInference):
         converged = np.ones(G, dtype=bool)
         self.fallbacks["alpha_mle"] = 0
         self.alpha_fallback_reasons = {"flat_start": 0, "plateau_optimum": 0, "newton": 0}
-        with _torch_threads(self._threads), torch.no_grad():
+        bounds = float(np.log(min_disp)), float(np.log(max_disp))
+        with torch_threads(self._threads), torch.no_grad():
             for sl in self._chunks(n, G):
-                a, ok = self._alpha_chunk(
-                    counts[:, sl], design_matrix, mu[:, sl], alpha_hat[sl],
-                    min_disp, max_disp, prior_disp_var, cr_reg, prior_reg,
+                out[sl], converged[sl] = self._alpha_chunk(
+                    counts[:, sl], design_matrix, mu[:, sl], alpha_hat[sl], bounds,
+                    prior_disp_var if prior_reg else None, cr_reg,
                 )  # fmt: skip
-                out[sl], converged[sl] = a, ok
         stalled = np.flatnonzero(~converged)
         self.fallbacks["alpha_mle"] = len(stalled)
         self.fallbacks_total["alpha_mle"] += len(stalled)
@@ -288,7 +220,36 @@ class TorchInference(DefaultInference):
             )  # fmt: skip
         return out, converged
 
-    _alpha_chunk = alpha_chunk
+    def _alpha_chunk(
+        self,
+        counts: np.ndarray,
+        design_matrix: np.ndarray,
+        mu: np.ndarray,
+        alpha_hat: np.ndarray,
+        bounds: tuple[float, float],
+        prior_var: float | None,
+        cr_reg: bool,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Dispersions of one chunk by batched Newton on ``bounds`` (of log alpha); ``prior_var`` None = no prior."""
+        X = self._t(design_matrix)
+        Y = self._t(counts)
+        MU = self._t(mu)
+        lo, hi = bounds
+        log_hat = self._t(np.log(alpha_hat))
+        prior_reg = prior_var is not None
+        objective = AlphaObjective(outer_rows(X), X.shape[1], cr_reg, prior_reg, float(prior_var) if prior_reg else 1.0)
+        # Parts of the NB log-likelihood that do not depend on alpha, per gene.
+        work = {"y": Y, "m": MU, "th_hat": log_hat, "sy": Y.sum(0), "sylm": torch.xlogy(Y, MU).sum(0)}
+        theta, ok, stopped_at_start = newton_alpha(
+            objective, work, torch.clamp(log_hat, lo, hi), lo, hi,
+            tol=self.alpha_tol, maxiter=self.alpha_maxiter,
+            first_step=first_step_rule if self.match_lbfgsb else None, reasons=self.alpha_fallback_reasons,
+        )  # fmt: skip
+        if self.match_lbfgsb:
+            plateau = plateau_optimum(theta, MU, ok, stopped_at_start)
+            ok &= ~plateau
+            self.alpha_fallback_reasons["plateau_optimum"] += int(plateau.sum())
+        return torch.exp(theta).cpu().numpy(), ok.cpu().numpy()
 
     def wald_test(
         self,
@@ -304,39 +265,14 @@ class TorchInference(DefaultInference):
         n, G = np.shape(mu)
         p = np.shape(design_matrix)[1]
         se = np.empty(G)
-        with _torch_threads(self._threads), torch.no_grad():
-            X = self._t(design_matrix)
-            XX = self._outer_rows(X)
+        with torch_threads(self._threads), torch.no_grad():
+            XX = outer_rows(self._t(design_matrix))
             ridge = self._t(ridge_factor)
             c = self._t(contrast)
             disp_t = self._t(disp)
             for sl in self._chunks(n, G):
-                MU = self._t(mu[:, sl])
-                W = MU / (1.0 + MU * disp_t[sl])
-                M = self._gram(XX, W, p)
-                H, _ = _spd_inverse(M + ridge)
-                Hc = H @ c
-                se[sl] = torch.sqrt(torch.einsum("gp,gpq,gq->g", Hc, M, Hc)).cpu().numpy()
+                se[sl] = wald_se(XX, self._t(mu[:, sl]), disp_t[sl], ridge, c, p).cpu().numpy()
         lfc = np.asarray(lfc, dtype=np.float64)
         contrast = np.asarray(contrast, dtype=np.float64)
-        lfc_null = float(np.asarray(lfc_null))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            z = (lfc - lfc_null) / se[:, None]
-            if alt_hypothesis is None:
-                stat = (lfc - lfc_null) @ contrast / se
-                pval = 2 * norm.sf(np.abs(stat))
-            elif alt_hypothesis == "greater":
-                stat, pval = _greater(z, contrast)
-            elif alt_hypothesis == "less":
-                stat, pval = _less(z, contrast)
-            elif alt_hypothesis == "greaterAbs":
-                stat = (np.sign(lfc) * np.fmax((np.abs(lfc) - lfc_null) / se[:, None], 0)) @ contrast
-                pval = 2 * norm.sf(np.abs(stat))
-            elif alt_hypothesis == "lessAbs":
-                s_above, p_above = _greater((lfc + abs(lfc_null)) / se[:, None], contrast)
-                s_below, p_below = _less((lfc - abs(lfc_null)) / se[:, None], contrast)
-                stat = np.where(np.abs(s_below) < np.abs(s_above), s_below, s_above)
-                pval = np.fmax(p_above, p_below)
-            else:
-                raise ValueError(f"unknown alt_hypothesis {alt_hypothesis!r}")
+        pval, stat = wald_pvalues(lfc, se, contrast, float(np.asarray(lfc_null)), alt_hypothesis)
         return pval, stat, se

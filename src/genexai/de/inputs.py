@@ -1,7 +1,7 @@
-"""Inputs of a DE test, checked and aligned: the design formula's variables, counts, metadata, contrast.
+"""Validated DE inputs: raw counts, the metadata rows of their samples, the design and the contrast.
 
-Shared by every DE method (DESeq2, Wilcoxon), so a wrong design or a mismatched
-metadata table fails with the same message a biologist can act on, whatever the test.
+Shared by both baselines (PyDESeq2 and the Wilcoxon test), so a wrong design or
+contrast fails with the same message a biologist can act on, whichever test runs.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from formulaic.parser.types.factor import Factor
 
 from genexai.errors import ConfigError, DataError
 
-__all__ = ["design_variables", "prepare_inputs", "resolve_contrast"]
-
+__all__ = ["align_metadata", "design_variables", "prepare_inputs", "resolve_contrast", "validate_counts"]
 
 def design_variables(design: str) -> tuple[list[str], str | None]:
     """Parse a design formula with the parser PyDESeq2 itself uses.
@@ -52,7 +51,8 @@ def design_variables(design: str) -> tuple[list[str], str | None]:
     return sorted(formula.required_variables), last
 
 
-def _validate_counts(counts: pd.DataFrame) -> None:
+def validate_counts(counts: pd.DataFrame) -> None:
+    """Raise a DataError unless ``counts`` is a non-empty samples x genes matrix of raw read counts."""
     if counts.empty:
         raise DataError("counts", "the count matrix is empty; expected samples x genes raw counts.")
     for axis, names in (("sample", counts.index), ("gene", counts.columns)):
@@ -74,7 +74,8 @@ def _validate_counts(counts: pd.DataFrame) -> None:
         )
 
 
-def _align_metadata(counts: pd.DataFrame, metadata: pd.DataFrame) -> pd.DataFrame:
+def align_metadata(counts: pd.DataFrame, metadata: pd.DataFrame) -> pd.DataFrame:
+    """The metadata rows of the samples of ``counts``, in their order (a copy); DataError if any is missing."""
     missing = counts.index.difference(metadata.index)
     if len(missing):
         raise DataError(
@@ -186,8 +187,8 @@ def prepare_inputs(
     contrast : list of str
         Resolved ``[variable, tested, reference]``.
     """
-    _validate_counts(counts)
-    meta = _align_metadata(counts, metadata)
+    validate_counts(counts)
+    meta = align_metadata(counts, metadata)
     variables, _ = design_variables(design)
     absent = [v for v in variables if v not in meta.columns]
     if absent:

@@ -1,4 +1,4 @@
-"""Device names and torch thread counts of the torch DESeq2 engine."""
+"""Device names of the torch engine (``de.device``) and its thread setting."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import torch
 
 from genexai.errors import ConfigError
 
-__all__ = ["check_device_name", "resolve_device"]
-
+__all__ = ["check_device_name", "resolve_device", "torch_threads"]
 
 _DEVICES = ("cpu", "cuda", "auto")
 
@@ -42,7 +41,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 
 @contextmanager
-def _torch_threads(n_threads: int | None) -> Iterator[None]:
+def torch_threads(n_threads: int | None) -> Iterator[None]:
     """Run with ``n_threads`` intra-op torch threads, restoring the previous setting."""
     if not n_threads:
         yield
