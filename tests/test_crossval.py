@@ -15,6 +15,7 @@ import genexai.pipeline.crossval as crossval
 from genexai.errors import ConfigError
 from genexai.evaluation.ensemble import ensemble_vs_truth
 from genexai.evaluation.metrics import expected_average_precision
+from genexai.pipeline.build import build_datamodule
 from genexai.pipeline.reload import evaluate
 from genexai.pipeline.train import train
 from tests.conftest import compose_config
@@ -98,7 +99,7 @@ def test_fold_ensemble_ranking_is_scored_against_the_truth(mlp_cv):
     assert set(ensemble.index) == set(ranks["method"])
     # recomputed here from importance_cv.csv and the simulation's truth, with sklearn directly
     saliency = ranks[ranks["method"] == "saliency"].set_index("gene")
-    adata = hydra.utils.instantiate(compose_config("train", MLP_CV, run_dir).data, _convert_="object").adata
+    adata = build_datamodule(compose_config("train", MLP_CV, run_dir), setup=False).adata
     is_de = adata.var["is_de"].reindex(saliency.index).astype(bool)
     expected = average_precision_score(is_de, -saliency["mean_rank_missing_last"])
     assert ensemble.loc["saliency", "auprc"] == pytest.approx(expected)
@@ -121,8 +122,8 @@ def test_ensemble_vs_truth_by_hand():
 def test_rerun_skips_finished_folds_and_redoes_a_missing_one(mlp_cv, monkeypatch):
     run_dir, metrics = mlp_cv
     calls = []
-    real = crossval.train_on_datamodule
-    monkeypatch.setattr(crossval, "train_on_datamodule", lambda cfg, dm, **kw: calls.append(cfg.data.fold) or real(cfg, dm, **kw))
+    real = crossval.run_on_datamodule
+    monkeypatch.setattr(crossval, "run_on_datamodule", lambda cfg, dm, **kw: calls.append(cfg.data.fold) or real(cfg, dm, **kw))
     again = train(compose_config("train", MLP_CV, run_dir))
     assert calls == [] and again["test/auroc"] == pytest.approx(metrics["test/auroc"])
     before = json.loads((run_dir / "fold_0_1" / "metrics.json").read_text())

@@ -4,6 +4,7 @@
 command-line entry points are ``train.py``, ``evaluate.py`` and ``benchmark.py``.
 """
 
+import importlib
 from importlib.metadata import version as _v
 
 __version__ = _v("genexai")
@@ -12,7 +13,5 @@ __version__ = _v("genexai")
 def __getattr__(name: str):
     # Lazy: `import genexai` stays light (no torch, no Lightning) until the API is used.
     if name == "run":
-        from genexai.api import run
-
-        return run
+        return importlib.import_module("genexai.api").run
     raise AttributeError(f"module 'genexai' has no attribute {name!r}")

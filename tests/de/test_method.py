@@ -11,7 +11,7 @@ from genexai.de.dispatch import REGISTRY
 from genexai.de.select import select_de_genes
 from genexai.errors import ConfigError
 from genexai.evaluation import metrics
-from genexai.significance import compare
+from genexai.significance import calls as compare
 
 
 def deseq2_yaml(cache_dir) -> OmegaConf:

@@ -15,7 +15,7 @@ from pydeseq2 import utils as pd_utils
 from pydeseq2.default_inference import DefaultInference
 
 from genexai.pipeline.build import build_datamodule
-from genexai.data.simulate import simulate_counts
+from genexai.datasets.simulate import simulate_counts
 from genexai.de import (
     cache,
     cache_key,

@@ -64,7 +64,22 @@ LEAKY_WARNING = (
 )
 
 
-class RNASeqDataModule(pl.LightningDataModule):
+class GeneSplits:
+    """What every model input holder answers (the data module and the significance views): its genes and classes."""
+
+    gene_names: list[str]
+    class_names: list[str]
+
+    @property
+    def n_genes(self) -> int:
+        return len(self.gene_names)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+
+class RNASeqDataModule(GeneSplits, pl.LightningDataModule):
     """Two-class bulk RNA-seq data, preprocessed without leakage.
 
     Parameters
@@ -297,14 +312,6 @@ class RNASeqDataModule(pl.LightningDataModule):
     def gene_names(self) -> list[str]:
         """Genes the model sees, in input-column order."""
         return self.preprocessor.gene_names
-
-    @property
-    def n_genes(self) -> int:
-        return len(self.gene_names)
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.class_names)
 
     def tensors(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Standardised inputs and integer labels of one split."""

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
+from genexai.data.datamodule import GeneSplits
 from genexai.errors import ConfigError
 
 __all__ = ["DECOY_PREFIX", "DataView", "permuted_labels", "with_decoys"]
@@ -22,7 +23,7 @@ __all__ = ["DECOY_PREFIX", "DataView", "permuted_labels", "with_decoys"]
 DECOY_PREFIX = "__decoy"
 
 
-class DataView:
+class DataView(GeneSplits):
     """Fixed tensors per split plus the names a model and the attribution step need."""
 
     def __init__(
@@ -40,14 +41,6 @@ class DataView:
         self.class_names = list(class_names)
         self.batch_size = batch_size
         self.name = name
-
-    @property
-    def n_genes(self) -> int:
-        return len(self.gene_names)
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.class_names)
 
     def tensors(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs ``[n, G]`` and integer labels of one split."""
