@@ -17,7 +17,7 @@ from pytorch_lightning.loggers import CSVLogger
 from omegaconf import open_dict
 
 from genexai.attribution import importance_table
-from genexai.attribution.classical import (
+from genexai.attribution import (
     attribute_classical,
     classical_importance_table,
     compute_classical_importance,

@@ -1,10 +1,13 @@
 """The one interface every attribution method presents (Captum-shaped).
 
-``method.attribute(inputs, target=1)`` returns one score per sample and gene, explaining
-the log-odds of class ``target`` against the reference (``z_1 - z_0`` for two classes;
-:mod:`genexai.attribution.target`). The base class owns everything the methods share:
+``method.attribute(inputs, target=1)`` returns one score per sample and gene (or one per
+gene for a global importance), explaining class ``target``. :class:`Explainer` is that
+contract for every kind of model; :class:`AttributionMethod` implements it for torch
+backbones (the log-odds of class ``target`` against the reference, ``z_1 - z_0`` for two
+classes; :mod:`genexai.attribution.target`) and owns everything those methods share:
 eval mode, batching, device placement, target handling, seeding and convergence deltas,
-so each method only implements one batch.
+so each method only implements one batch. The scikit-learn/XGBoost counterpart is
+:class:`genexai.attribution.classical.ClassicalAttribution`.
 """
 
 from __future__ import annotations
@@ -23,6 +26,62 @@ from genexai.errors import AttributionError, ConfigError
 
 Target = int | Tensor
 
+#: Kinds of model a method explains (:attr:`Explainer.applies_to`).
+TORCH, CLASSICAL = "torch", "classical"
+#: Shapes of a result (:attr:`Explainer.shape`): one score per sample and gene, one per
+#: gene, or one signed score per gene whose importance is its magnitude (coefficients).
+PER_SAMPLE, GLOBAL, GLOBAL_SIGNED = "per_sample", "global", "global_signed"
+
+
+def model_kind(model: Any) -> str | None:
+    """``TORCH`` for a torch module (or a wrapper with ``.backbone``), ``CLASSICAL`` for a
+    :class:`~genexai.estimators.classical.ClassicalModel`, else ``None``.
+
+    The classical model is recognised by what the methods use (``estimator``,
+    ``decision``) rather than by class, so this stage does not import the estimators.
+    """
+    if isinstance(getattr(model, "backbone", model), nn.Module):
+        return TORCH
+    if hasattr(model, "estimator") and callable(getattr(model, "decision", None)):
+        return CLASSICAL
+    return None
+
+
+class Explainer(ABC):
+    """What the attribution loop needs of a method, whatever the model.
+
+    Construction (``cls(model, seed=..., **options)``) raises :class:`AttributionError`
+    when the method does not apply to ``model`` (the loop may skip it then), and
+    :class:`ConfigError` for invalid options.
+    """
+
+    name: str = ""
+    #: The kind of model explained: ``TORCH`` or ``CLASSICAL``.
+    applies_to: str = TORCH
+    #: ``PER_SAMPLE``, ``GLOBAL`` or ``GLOBAL_SIGNED``: how the table aggregates the result.
+    shape: str = PER_SAMPLE
+    #: How a gene's direction (up or down in B) is read from the scores:
+    #: ``"baseline"`` — scores are relative to the training mean (IG, input×gradient,
+    #: DeepLift, GradientShap, TreeSHAP, coef×input, feature ablation), so ``a · sign(x)``
+    #: has the sign of the gene's effect; ``"gradient"`` — scores are gradients, whose
+    #: mean has that sign (saliency); ``None`` — unsigned (attention).
+    direction: str | None = None
+    #: Whether the constructor takes the class ``labels`` of the explained samples
+    #: (scores of the predictions, e.g. permutation importance).
+    uses_labels: bool = False
+
+    @abstractmethod
+    def attribute(self, inputs: Tensor | np.ndarray, target: Target = 1) -> Tensor:
+        """Scores ``[B, G]`` (``PER_SAMPLE``) or ``[G]`` (global) explaining class ``target``."""
+
+    def info(self) -> dict[str, Any]:
+        """Summary of the last call worth logging (e.g. a convergence delta)."""
+        return {}
+
+    @abstractmethod
+    def summary(self, seconds: float) -> dict[str, Any]:
+        """The run record of the last call (``seconds`` its wall time), as ``metrics.json`` stores it."""
+
 
 @contextmanager
 def seeded(seed: int) -> Iterator[None]:
@@ -37,7 +96,7 @@ def seeded(seed: int) -> Iterator[None]:
             np.random.set_state(np_state)
 
 
-class AttributionMethod(ABC):
+class AttributionMethod(Explainer):
     """Per-sample, per-gene attribution for a backbone ``(B, n_genes) -> (B, n_classes)``.
 
     Parameters
@@ -56,14 +115,6 @@ class AttributionMethod(ABC):
         Per-sample convergence delta of the last call for methods that define one
         (Integrated Gradients, DeepLift, GradientShap), else ``None``.
     """
-
-    name: str = ""
-    #: How a gene's direction (up or down in B) is read from the scores:
-    #: ``"baseline"`` — scores are relative to the training mean (IG, input×gradient,
-    #: DeepLift, GradientShap), so ``a · sign(x)`` has the sign of the gene's effect;
-    #: ``"gradient"`` — scores are gradients, whose mean has that sign (saliency);
-    #: ``None`` — unsigned (attention).
-    direction: str | None = None
 
     def __init__(self, model: nn.Module, batch_size: int = 64, seed: int = 0) -> None:
         model = getattr(model, "backbone", model)
@@ -128,6 +179,9 @@ class AttributionMethod(ABC):
             return {}
         abs_delta = self.last_delta.abs()
         return {"delta_abs_mean": abs_delta.mean().item(), "delta_abs_max": abs_delta.max().item()}
+
+    def summary(self, seconds: float) -> dict[str, Any]:
+        return {"seconds": seconds, "direction": self.direction, **self.info()}
 
     def _targets(self, target: Target, n: int) -> Tensor:
         if isinstance(target, int | np.integer):

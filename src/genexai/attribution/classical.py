@@ -1,205 +1,215 @@
-"""Run the classical gene-importance methods (:mod:`genexai.attribution.classical_methods`) and tabulate them.
+"""Gene importances of scikit-learn / XGBoost models, as attribution methods of the one registry.
 
-:func:`attribute_classical` is the classical counterpart of :func:`genexai.attribution.explain.attribute_network`:
-the same tidy table (:func:`genexai.attribution.importance_table` columns), from the
-model config's ``importance_methods`` on ``attribution.split``.
+Definitions (METHODS.md, "Trees / linear"); the library computes wherever one exists:
+
+===================  ===========  ==================================================================
+name                 shape        what
+===================  ===========  ==================================================================
+``impurity``         global       ``feature_importances_`` (random forest: mean decrease in impurity;
+                                  XGBoost: its ``importance_type``, default gain, over the trees up to
+                                  ``best_iteration``)
+``permutation``      global       mean drop of the score (default log-loss; ROC AUC without
+                                  probabilities) when one gene is shuffled, ``n_repeats`` seeded
+                                  shuffles; can be negative (:mod:`~genexai.attribution.perturbation`)
+``tree_shap``        per sample   XGBoost ``pred_contribs=True`` (exact TreeSHAP, log-odds of class
+                                  ``target``; bias column dropped). Not for scikit-learn forests: they
+                                  have no built-in TreeSHAP and ``shap`` is not a dependency
+``coefficients``     global,      ``|coef|`` of a linear model (linear SVM, logistic regression);
+                     signed       ``signed_diff`` holds ``coef`` (> 0: higher expression -> class B)
+``coef_x_input``     per sample   ``coef_j * x_ij`` (baseline 0 = training mean); sums to the margin
+                                  minus the intercept
+``feature_ablation`` per sample   ``f(x) - f(x with x_j = baseline)`` for every gene, ``f`` the
+                                  model's score (:meth:`ClassicalModel.decision`); model-agnostic
+                                  (RBF SVM, any model) (:mod:`~genexai.attribution.perturbation`)
+===================  ===========  ==================================================================
+
+Per-sample methods are aggregated like the neural ones (mean ``|a|``, signed class means).
+Global methods have one value per gene (:func:`~genexai.attribution.table.classical_importance_table`).
+Each method checks at construction that it applies to the model (tree-only, linear-only),
+so the attribution loop skips the inapplicable ones as it does for torch methods.
 """
 
 from __future__ import annotations
 
-import inspect
-import logging
-import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from abc import abstractmethod
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+import torch
+from torch import Tensor
 
-from genexai.attribution.classical_methods import _METHODS, GLOBAL, GLOBAL_SIGNED, PER_SAMPLE, available_importance_methods
-from genexai.attribution.compute import log_skipped
-from genexai.attribution.table import importance_table
+from genexai.attribution.base import CLASSICAL, GLOBAL, GLOBAL_SIGNED, PER_SAMPLE, Explainer, Target, model_kind
+from genexai.attribution.registry import register
 from genexai.errors import AttributionError, ConfigError
-from genexai.estimators.classical import ClassicalModel, _method_configs
 
-__all__ = ["attribute_classical", "classical_importance_table", "compute_classical_importance"]
-
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:  # the estimators are not imported at run time (model_kind recognises them)
+    from genexai.estimators.classical import ClassicalModel
 
 
-
-def compute_classical_importance(
-    model: ClassicalModel,
-    inputs: Any,
-    labels: Any,
-    methods: Sequence[str | Mapping[str, Any]] | None = None,
-    seed: int = 0,
-    target: int = 1,
-    skip_inapplicable: bool = False,
-) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
-    """Run importance methods on a fitted :class:`ClassicalModel`.
+class ClassicalAttribution(Explainer):
+    """An importance of a fitted :class:`~genexai.estimators.classical.ClassicalModel`.
 
     Parameters
     ----------
     model
-        Fitted model.
-    inputs, labels
-        Standardised expression ``[n, G]`` and class indices ``[n]`` of the split to explain.
-    methods
-        Names or ``{name: ..., label: ..., **options}`` (``label`` names the result so one
-        method can run with two settings); default: ``model.importance_methods``. A
-        ``split`` key is ignored here (:func:`attribute_classical` uses it).
-    seed, target
-        Seed of sampling methods (permutation shuffles); class whose score is explained.
-    skip_inapplicable
-        Log and skip methods that do not apply to this model (``tree_shap`` on a random
-        forest, ``coefficients`` on an RBF SVM) instead of raising ``AttributionError``.
+        The fitted model.
+    seed
+        Seed of sampling methods (permutation shuffles); unused by the exact ones.
 
-    Returns
-    -------
-    importances, info
-        ``label -> [n, G]`` (per-sample) or ``[G]`` (global) arrays; ``label -> {"kind",
-        "seconds", ...}`` (``{"skipped": reason}`` for a skipped method). ``kind`` tells
-        :func:`classical_importance_table` how to aggregate; for ``global_signed``
-        (``coefficients``) the array holds signed values and the importance is ``|value|``.
+    Subclasses implement :meth:`compute` on standardised float32 inputs ``[n, G]`` and
+    refuse models they do not apply to in :meth:`check_model`.
     """
-    if not model.fitted:
-        raise ConfigError(f"{model.name} is not fitted; train it before computing importances")
-    x = model._check_x(inputs)
-    y = np.asarray(labels.numpy() if hasattr(labels, "numpy") else labels).astype(np.int64).reshape(-1)
-    if y.shape[0] != x.shape[0]:
-        raise AttributionError(f"{y.shape[0]} labels for {x.shape[0]} samples")
-    if not isinstance(target, int | np.integer):
-        raise ConfigError(f"classical importances explain one class; attribution.target must be a class index, got {target!r}")
-    configs = _method_configs(model.importance_methods if methods is None else methods)
-    importances: dict[str, np.ndarray] = {}
-    info: dict[str, dict[str, Any]] = {}
-    for config in configs:
-        options = dict(config)
-        name = options.pop("name")
-        label = options.pop("label", name)
-        options.pop("split", None)  # chosen by attribute_classical
-        if label in info:
-            raise ConfigError(f"importance result {label!r} appears twice; give one of them a distinct 'label'")
-        if name not in _METHODS:
+
+    applies_to = CLASSICAL
+    # Per-sample scores (TreeSHAP, coef·x, feature ablation) are measured from the training mean.
+    direction = "baseline"
+
+    def __init__(self, model: ClassicalModel, seed: int = 0) -> None:
+        if model_kind(model) != CLASSICAL:
+            raise AttributionError(
+                f"{self.name} explains a ClassicalModel (scikit-learn/XGBoost), got {type(model).__name__}"
+            )
+        if not model.fitted:
+            raise ConfigError(f"{model.name} is not fitted; train it before computing importances")
+        self.model, self.seed = model, seed
+        self._info: dict[str, Any] = {}
+        self.check_model(model)
+
+    def check_model(self, model: ClassicalModel) -> None:
+        """Raise :class:`AttributionError` if the method cannot be applied to ``model``."""
+
+    @abstractmethod
+    def compute(self, x: np.ndarray, target: int) -> tuple[np.ndarray, dict[str, Any]]:
+        """Scores of class ``target`` (``[n, G]`` or ``[G]``, float64) and the run's summary."""
+
+    def attribute(self, inputs: Tensor | np.ndarray, target: Target = 1) -> Tensor:
+        """Scores (float64) of class ``target``, an index: a classical model explains one class at a time."""
+        if not isinstance(target, int | np.integer):
             raise ConfigError(
-                f"classical importance method {name!r} is unknown; choose one of {', '.join(available_importance_methods())}"
+                f"classical importances explain one class; attribution.target must be a class index, got {target!r}"
             )
-        entry = _METHODS[name]
-        options.setdefault("seed", seed)
-        try:  # unknown or missing option: name the method and the fix before running it
-            inspect.signature(entry.fn).bind(model, x, y, target=int(target), **options)
-        except TypeError as err:
-            raise ConfigError(f"importance method {name!r} rejected its options {sorted(options)}: {err}") from err
-        start = time.perf_counter()
-        try:
-            values, extra = entry.fn(model, x, y, target=int(target), **options)
-        except AttributionError as err:
-            if not skip_inapplicable:
-                raise
-            info[label] = {"skipped": str(err)}
-            continue
+        values, self._info = self.compute(self.model._check_x(inputs), int(target))
         if not np.isfinite(values).all():
-            raise AttributionError(f"importance {label!r} of {model.name} contains NaN or inf")
-        importances[label] = values
-        info[label] = {"kind": entry.kind, "seconds": time.perf_counter() - start, **extra}
-    log_skipped(info)
-    return importances, info
+            raise AttributionError(f"importance {self.name!r} of {self.model.name} contains NaN or inf")
+        return torch.from_numpy(np.asarray(values, dtype=np.float64))
+
+    def info(self) -> dict[str, Any]:
+        return dict(self._info)
+
+    def summary(self, seconds: float) -> dict[str, Any]:
+        return {"kind": self.shape, "seconds": seconds, **self._info}
 
 
-def classical_importance_table(
-    importances: Mapping[str, np.ndarray],
-    labels: Any,
-    gene_names: Sequence[str],
-    class_names: Sequence[str],
-    kinds: Mapping[str, str] | None = None,
-    inputs: Any = None,
-) -> pd.DataFrame:
-    """Tidy table with the columns of :func:`genexai.attribution.importance_table`.
+def delta_summary(values: np.ndarray, offset: np.ndarray | float, score: np.ndarray) -> dict[str, float]:
+    """Completeness of an additive decomposition: ``|sum_j a_ij + offset - score_i|``, mean and max."""
+    delta = np.abs(values.sum(axis=1) + offset - score)
+    return {"delta_abs_mean": float(delta.mean()), "delta_abs_max": float(delta.max())}
 
-    ``direction`` (> 0: raising the gene pushes toward class 1) is read from per-sample
-    scores as for baseline attributions — TreeSHAP, coef·x and feature ablation are all
-    measured from the training mean — given ``inputs``; from the coefficient for
-    ``global_signed``; NaN for unsigned global importances.
 
-    Per-sample arrays ``[n, G]`` go through ``importance_table`` unchanged. A global
-    array ``[G]`` gives ``importance`` = the value (``|value|`` for kind
-    ``global_signed``), ``rank`` 1 = largest, ``mean_<class>`` NaN and ``signed_diff``
-    NaN (or the signed value for ``global_signed``). ``kinds`` defaults to
-    ``per_sample`` for 2-D and ``global`` for 1-D arrays.
-    """
-    kinds = dict(kinds or {})
-    class_names = [str(c) for c in class_names]
-    labels = np.asarray(labels.numpy() if hasattr(labels, "numpy") else labels)
-    columns = ["method", "gene", "importance", "rank", *[f"mean_{c}" for c in class_names], "signed_diff", "direction"]
-    frames = []
-    for method, values in importances.items():
-        values = np.asarray(values, dtype=np.float64)
-        kind = kinds.get(method) or (PER_SAMPLE if values.ndim == 2 else GLOBAL)
-        if kind == PER_SAMPLE:
-            table = importance_table(
-                {method: values}, labels, gene_names, class_names, inputs=inputs, directions={method: "baseline"}
+@register("impurity")
+class Impurity(ClassicalAttribution):
+    """``feature_importances_`` of a tree ensemble (normalised to sum 1); ``importance_type`` for XGBoost."""
+
+    shape = GLOBAL
+
+    def __init__(self, model: ClassicalModel, importance_type: str | None = None, seed: int = 0) -> None:
+        self.importance_type = importance_type
+        super().__init__(model, seed=seed)
+
+    def check_model(self, model: ClassicalModel) -> None:
+        if model.is_xgboost:
+            return
+        if self.importance_type is not None:
+            raise ConfigError(f"impurity: importance_type applies to XGBoost only, not {model.name}")
+        if not hasattr(model.core, "feature_importances_"):
+            raise AttributionError(
+                f"impurity needs a tree ensemble (random forest, XGBoost), but {model.name} has no feature_importances_; "
+                "use permutation or feature_ablation"
             )
-            frames.append(table.reindex(columns=columns))
-            continue
-        if values.shape != (len(gene_names),):
-            raise AttributionError(f"global importance {method!r} has shape {values.shape}; expected ({len(gene_names)},)")
-        frame = pd.DataFrame({"method": method, "gene": list(gene_names)})
-        frame["importance"] = np.abs(values) if kind == GLOBAL_SIGNED else values
-        frame["rank"] = frame["importance"].rank(ascending=False, method="first").astype(int)
-        for cls in class_names:
-            frame[f"mean_{cls}"] = np.nan
-        frame["signed_diff"] = values if kind == GLOBAL_SIGNED else np.nan
-        frame["direction"] = values if kind == GLOBAL_SIGNED else np.nan
-        frames.append(frame.sort_values("rank", kind="stable"))
-    if not frames:
-        return pd.DataFrame(columns=columns)
-    return pd.concat(frames, ignore_index=True)[columns]
+
+    def compute(self, x: np.ndarray, target: int) -> tuple[np.ndarray, dict[str, Any]]:
+        core = self.model.core
+        if not self.model.is_xgboost:
+            return np.asarray(core.feature_importances_, dtype=np.float64), {}
+        kind = self.importance_type or getattr(core, "importance_type", None) or "gain"
+        booster = core.get_booster()
+        if self.model.best_iteration is not None:
+            booster = booster[: self.model.best_iteration + 1]  # the trees predictions actually use
+        scores = booster.get_score(importance_type=kind)
+        names = booster.feature_names or [f"f{j}" for j in range(x.shape[1])]
+        values = np.array([scores.get(n, 0.0) for n in names], dtype=np.float64)
+        total = values.sum()
+        return (values / total if total > 0 else values), {"importance_type": kind}
 
 
-def attribute_classical(
-    attribution_cfg: DictConfig | Mapping[str, Any],
-    model: ClassicalModel,
-    datamodule: Any,
-    seed: int,
-    methods: Sequence[str | Mapping[str, Any]] | None = None,
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Importance table of a classical model, the counterpart of :func:`genexai.attribution.compute.attribute_network`.
+@register("tree_shap")
+class TreeShap(ClassicalAttribution):
+    """Exact TreeSHAP of XGBoost (``pred_contribs=True``) on the log-odds of class ``target``."""
 
-    Methods come from ``model.importance_methods`` (the model config), not from
-    ``attribution.methods`` (those are neural attributions); ``attribution.split``,
-    ``target`` and ``skip_inapplicable`` apply. A method may name its own ``split``
-    (e.g. ``{name: permutation, split: test}``).
-    """
-    if isinstance(attribution_cfg, DictConfig):
-        attribution_cfg = OmegaConf.to_container(attribution_cfg, resolve=True)
-    default_split = attribution_cfg.get("split", "train")
-    target = attribution_cfg.get("target", 1)
-    skip = bool(attribution_cfg.get("skip_inapplicable", True))
-    configs = _method_configs(model.importance_methods if methods is None else methods)
-    model.check_genes(datamodule.gene_names, source=f"data {getattr(datamodule, 'name', '')!s}".strip())
-    info, kinds, tables = {}, {}, []
-    for split in dict.fromkeys(c.get("split", default_split) for c in configs):
-        group = [c for c in configs if c.get("split", default_split) == split]
-        if split not in datamodule.split_index:
-            raise ConfigError(f"importance split {split!r} does not exist; choose train, val or test")
-        inputs, labels = datamodule.tensors(split)
-        values, group_info = compute_classical_importance(
-            model, inputs, labels, group, seed=seed, target=target, skip_inapplicable=skip
-        )
-        for label, item in group_info.items():
-            info[label] = {**item, "split": split}
-            if "kind" in item:
-                kinds[label] = item["kind"]
-        tables.append(
-            classical_importance_table(values, labels, datamodule.gene_names, datamodule.class_names, kinds, inputs=inputs)
-        )
-    frames = [t for t in tables if len(t)]
-    if not frames:
-        return classical_importance_table({}, [], datamodule.gene_names, datamodule.class_names), info
-    table = pd.concat(frames, ignore_index=True)
-    # Keep the configured method order across split groups.
-    order = {c.get("label", c["name"]): i for i, c in enumerate(configs)}
-    table = table.assign(_order=table["method"].map(order)).sort_values(["_order", "rank"], kind="stable")
-    return table.drop(columns="_order").reset_index(drop=True), info
+    shape = PER_SAMPLE
+
+    def check_model(self, model: ClassicalModel) -> None:
+        if not model.is_xgboost:
+            raise AttributionError(
+                f"tree_shap uses XGBoost's built-in TreeSHAP, which {model.name} does not have (the shap package is "
+                "not a dependency); use impurity or permutation for this model, or model=xgboost"
+            )
+
+    def compute(self, x: np.ndarray, target: int) -> tuple[np.ndarray, dict[str, Any]]:
+        import xgboost
+
+        model = self.model
+        booster = model.core.get_booster()
+        contribs = np.asarray(booster.predict(xgboost.DMatrix(x), pred_contribs=True, **model._xgb_range()), dtype=np.float64)
+        if contribs.ndim == 3:  # multi-class: [n, k, G + 1]
+            contribs = contribs[:, target, :]
+        elif target != 1:  # binary: contributions to the class-1 log-odds; class 0's are their negatives
+            contribs = -contribs
+        values, bias = contribs[:, :-1], contribs[:, -1]
+        return values, delta_summary(values, bias, model.decision(x, target))
+
+
+class _Linear(ClassicalAttribution):
+    """A method reading the coefficients of a linear model (linear SVM, logistic regression)."""
+
+    def check_model(self, model: ClassicalModel) -> None:
+        core = model.core
+        if not hasattr(core, "coef_"):  # SVC hides coef_ unless the kernel is linear
+            raise AttributionError(
+                f"coefficients need a linear model (linear SVM, logistic regression), but {model.name}"
+                f"{' with kernel=' + core.kernel if hasattr(core, 'kernel') else ''} has none; "
+                "use feature_ablation or permutation"
+            )
+
+    def coef(self, target: int) -> tuple[np.ndarray, float]:
+        """Coefficients and intercept of class ``target``'s margin."""
+        core = self.model.core
+        coef = np.asarray(core.coef_.toarray() if hasattr(core.coef_, "toarray") else core.coef_, dtype=np.float64)
+        intercept = np.atleast_1d(np.asarray(core.intercept_, dtype=np.float64))
+        if coef.shape[0] == 1:  # binary: one vector for class 1
+            sign = 1.0 if target == 1 else -1.0
+            return sign * coef[0], float(sign * intercept[0])
+        return coef[target], float(intercept[target])
+
+
+@register("coefficients")
+class Coefficients(_Linear):
+    """Signed coefficient of every gene for class ``target``; the table ranks by ``|coef|``."""
+
+    shape = GLOBAL_SIGNED
+
+    def compute(self, x: np.ndarray, target: int) -> tuple[np.ndarray, dict[str, Any]]:
+        coef, _ = self.coef(target)
+        return coef, {"n_nonzero": int(np.count_nonzero(coef))}
+
+
+@register("coef_x_input")
+class CoefXInput(_Linear):
+    """``coef_j * x_ij``: the exact additive decomposition of a linear margin (baseline: training mean)."""
+
+    shape = PER_SAMPLE
+
+    def compute(self, x: np.ndarray, target: int) -> tuple[np.ndarray, dict[str, Any]]:
+        coef, intercept = self.coef(target)
+        values = x.astype(np.float64) * coef
+        return values, delta_summary(values, intercept, self.model.decision(x, target))

@@ -1,15 +1,17 @@
-"""From per-sample attributions to one tidy gene x method importance table."""
+"""From per-sample attributions (and global importances) to one tidy gene x method importance table."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from torch import Tensor
 
+from genexai.attribution.base import GLOBAL, GLOBAL_SIGNED, PER_SAMPLE
 from genexai.errors import AttributionError
 from genexai.utils.files import atomic_write
 
@@ -74,6 +76,55 @@ def importance_table(
             frame["direction"] = _direction(a, inputs, directions.get(method))
         frames.append(frame.sort_values("rank", kind="stable"))
     return pd.concat(frames, ignore_index=True)
+
+
+def classical_importance_table(
+    importances: Mapping[str, np.ndarray],
+    labels: Any,
+    gene_names: Sequence[str],
+    class_names: Sequence[str],
+    kinds: Mapping[str, str] | None = None,
+    inputs: Any = None,
+    directions: Mapping[str, str | None] | None = None,
+) -> pd.DataFrame:
+    """Tidy table of per-sample and global results, with the columns of :func:`importance_table`.
+
+    Per-sample arrays ``[n, G]`` go through ``importance_table`` unchanged; ``direction``
+    (> 0: raising the gene pushes toward class 1) is read from them given ``inputs``, by
+    ``directions[method]`` — default ``"baseline"``, as TreeSHAP, coef·x and feature
+    ablation are all measured from the training mean. A global array ``[G]`` gives
+    ``importance`` = the value (``|value|`` for kind ``global_signed``), ``rank`` 1 =
+    largest, ``mean_<class>`` NaN, and ``signed_diff`` and ``direction`` NaN (or the
+    signed value for ``global_signed``, the coefficient). ``kinds`` defaults to
+    ``per_sample`` for 2-D and ``global`` for 1-D arrays. No results: an empty table.
+    """
+    kinds, directions = dict(kinds or {}), dict(directions or {})
+    class_names = [str(c) for c in class_names]
+    labels = np.asarray(labels.numpy() if hasattr(labels, "numpy") else labels)
+    columns = ["method", "gene", "importance", "rank", *[f"mean_{c}" for c in class_names], "signed_diff", "direction"]
+    frames = []
+    for method, values in importances.items():
+        values = np.asarray(values)  # per-sample scores keep their precision (float32 from torch)
+        kind = kinds.get(method) or (PER_SAMPLE if values.ndim == 2 else GLOBAL)
+        if kind == PER_SAMPLE:
+            direction = {method: directions.get(method, "baseline")}
+            table = importance_table({method: values}, labels, gene_names, class_names, inputs=inputs, directions=direction)
+            frames.append(table.reindex(columns=columns))
+            continue
+        if values.shape != (len(gene_names),):
+            raise AttributionError(f"global importance {method!r} has shape {values.shape}; expected ({len(gene_names)},)")
+        values = values.astype(np.float64)
+        frame = pd.DataFrame({"method": method, "gene": list(gene_names)})
+        frame["importance"] = np.abs(values) if kind == GLOBAL_SIGNED else values
+        frame["rank"] = frame["importance"].rank(ascending=False, method="first").astype(int)
+        for cls in class_names:
+            frame[f"mean_{cls}"] = np.nan
+        frame["signed_diff"] = values if kind == GLOBAL_SIGNED else np.nan
+        frame["direction"] = values if kind == GLOBAL_SIGNED else np.nan
+        frames.append(frame.sort_values("rank", kind="stable"))
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
 
 
 def _direction(a: np.ndarray, inputs: Tensor | np.ndarray, mode: str | None) -> np.ndarray:

@@ -17,7 +17,6 @@ from typing import Any
 import joblib
 import numpy as np
 import sklearn
-from omegaconf import DictConfig, ListConfig, OmegaConf
 from sklearn.calibration import CalibratedClassifierCV
 
 from genexai.errors import ConfigError
@@ -36,27 +35,6 @@ _FORMAT_VERSION = 1
 def _is_xgboost(estimator: Any) -> bool:
     # Checked by module name so xgboost is imported only when it is used.
     return type(estimator).__module__.startswith("xgboost")
-
-
-def _method_configs(methods: Any) -> list[dict[str, Any]]:
-    """Normalise ``["impurity", {name: permutation, n_repeats: 5}]`` to a list of dicts."""
-    if isinstance(methods, DictConfig | ListConfig):
-        methods = OmegaConf.to_container(methods, resolve=True)
-    if methods is None:
-        return []
-    if isinstance(methods, str | Mapping):
-        methods = [methods]
-    configs = []
-    for entry in methods:
-        if isinstance(entry, str):
-            configs.append({"name": entry})
-        elif isinstance(entry, Mapping) and "name" in entry:
-            configs.append(dict(entry))
-        else:
-            raise ConfigError(
-                f"importance method {entry!r} must be a name or a mapping with 'name', e.g. {{name: permutation, n_repeats: 5}}"
-            )
-    return configs
 
 
 class ClassicalModel:
@@ -94,7 +72,9 @@ class ClassicalModel:
                 f"got {type(estimator).__name__}"
             )
         self.estimator = estimator
-        self.importance_methods = _method_configs(importance_methods)
+        from genexai.attribution.compute import method_configs  # late: attribution imports this module
+
+        self.importance_methods = method_configs(importance_methods)
         self.gene_names = None if gene_names is None else [str(g) for g in gene_names]
         self.class_names = None if class_names is None else [str(c) for c in class_names]
         self.best_iteration: int | None = None

@@ -102,9 +102,9 @@ class LightningEstimator(Estimator):
         return self.module.backbone.cpu().eval()
 
     def attribute(self, attribution_cfg: DictConfig, datamodule: Any, seed: int) -> tuple[Any, dict[str, Any]]:
-        from genexai.attribution.compute import attribute_network  # late: attribution imports the networks
+        from genexai.attribution import attribute  # late: attribution imports the networks
 
-        return attribute_network(attribution_cfg, self.explained, datamodule, seed)
+        return attribute(attribution_cfg, self.explained, datamodule, seed)
 
     def fit(self, datamodule: Any, run_dir: Path, loggers: list) -> FitResult:
         callbacks = instantiate_group(self.cfg.get("callbacks"))

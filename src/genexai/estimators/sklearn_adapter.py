@@ -51,9 +51,9 @@ class SklearnEstimator(Estimator):
     def attribute(self, attribution_cfg: DictConfig, datamodule: Any, seed: int) -> tuple[Any, dict[str, Any]]:
         if not self.model.importance_methods:
             return None, {}
-        from genexai.attribution.classical import attribute_classical  # late: attribution imports the estimators
+        from genexai.attribution import attribute  # late: attribution imports the estimators
 
-        return attribute_classical(attribution_cfg, self.model, datamodule, seed)
+        return attribute(attribution_cfg, self.model, datamodule, seed)
 
     def fit(self, datamodule: Any, run_dir: Path, loggers: list) -> FitResult:
         x_train, y_train = datamodule.tensors("train")
