@@ -1,4 +1,4 @@
-"""On-disk cache of DESeq2 results, keyed by the content of every input.
+"""On-disk cache of DE results (DESeq2, and R's edgeR / limma-voom), keyed by the content of every input.
 
 A DESeq2 fit takes seconds to minutes and is repeated for every model, seed and
 attribution method trained on the same split, so results are stored as parquet
@@ -8,7 +8,8 @@ version. Options that do not change the numbers (``n_cpus``, ``quiet``) are not
 part of the key. The inference engine is: ``torch`` agrees with PyDESeq2's default
 to < 2% but not bit for bit, so its entries are kept apart (the key of the default
 engine is unchanged, so existing entries stay valid). The torch engine's device is
-not: CPU and GPU run the same float64 algorithm.
+not: CPU and GPU run the same float64 algorithm. R engines key on R's and their
+packages' versions instead (:func:`cached_fit` is the method-agnostic part).
 
 Writes go through :func:`genexai.utils.files.atomic_write` (temporary file + rename),
 so concurrent jobs never see a half-written entry (the last writer wins; all writers
@@ -23,6 +24,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -70,7 +72,7 @@ def cache_key(counts: pd.DataFrame, metadata: pd.DataFrame, *, inference: str = 
 
 def _key(counts: pd.DataFrame, metadata: pd.DataFrame, opts: DESeq2Options, inference: str) -> str:
     meta, resolved = opts.prepare(counts, metadata)
-    options = {
+    options: dict[str, Any] = {
         "format": CACHE_FORMAT,
         "pydeseq2": pydeseq2.__version__,
         "design": opts.design,
@@ -87,9 +89,23 @@ def _key(counts: pd.DataFrame, metadata: pd.DataFrame, opts: DESeq2Options, infe
     }
     if inference != "default":
         options["inference"] = inference
+    if inference == "r":
+        from genexai.de.r import r_versions
+
+        options["r"] = r_versions(["DESeq2"])
+    return content_key(options, counts)
+
+
+def content_key(options: dict[str, Any], counts: pd.DataFrame) -> str:
+    """sha256 of the JSON of ``options`` and the raw counts: one analysis of one matrix."""
     digest = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
     digest.update(np.ascontiguousarray(counts.to_numpy(dtype=np.int64)).tobytes())
     return digest.hexdigest()
+
+
+def design_fingerprint(counts: pd.DataFrame, meta: pd.DataFrame) -> dict[str, Any]:
+    """The samples, genes and prepared design columns of a fit (what every cache key holds)."""
+    return {"samples": counts.index.tolist(), "genes": counts.columns.tolist(), "metadata": _metadata_fingerprint(meta)}
 
 
 def _checksum(table: pd.DataFrame) -> str:
@@ -113,7 +129,7 @@ def _read_entry(path: Path, key: str, genes: pd.Index) -> pd.DataFrame | None:
         info = json.loads(arrow.schema.metadata[_META_KEY])
         table = arrow.to_pandas()
     except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as err:
-        log.warning("DESeq2 cache entry %s is unreadable (%s); recomputing.", path, err)
+        log.warning("DE cache entry %s is unreadable (%s); recomputing.", path, err)
         return None
     consistent = (
         info.get("key") == key
@@ -122,7 +138,7 @@ def _read_entry(path: Path, key: str, genes: pd.Index) -> pd.DataFrame | None:
         and info.get("checksum") == _checksum(table)
     )
     if not consistent:
-        log.warning("DESeq2 cache entry %s does not match its inputs/checksum; recomputing.", path)
+        log.warning("DE cache entry %s does not match its inputs/checksum; recomputing.", path)
         return None
     return table
 
@@ -165,13 +181,24 @@ def cached_deseq2(
     def fit() -> pd.DataFrame:
         return run_deseq2(counts, metadata, n_cpus=n_cpus, quiet=quiet, inference=inference, device=device, **options)
 
-    if cache_dir is None:
+    key = None if cache_dir is None else _key(counts, metadata, opts, inference)
+    return cached_fit(cache_dir, "deseq2", key, counts.columns, fit)
+
+
+def cached_fit(
+    cache_dir: Path | str | None, prefix: str, key: str | None, genes: pd.Index, fit: Callable[[], pd.DataFrame]
+) -> tuple[pd.DataFrame, bool]:
+    """``fit()``'s table, read from ``<cache_dir>/<prefix>-<key>.parquet`` when a verified entry exists.
+
+    ``cache_dir=None`` runs ``fit`` without caching; otherwise a miss runs it and writes the
+    entry atomically. Returns ``(table, cache_hit)``.
+    """
+    if cache_dir is None or key is None:
         return fit(), False
-    key = _key(counts, metadata, opts, inference)
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"deseq2-{key}.parquet"
-    table = _read_entry(path, key, counts.columns)
+    path = cache_dir / f"{prefix}-{key}.parquet"
+    table = _read_entry(path, key, genes)
     if table is not None:
         return table, True
     table = fit()

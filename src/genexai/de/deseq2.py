@@ -117,6 +117,8 @@ def fit_deseq2(
     """
     opts = DESeq2Options(**options)
     meta, (variable, tested, ref) = opts.prepare(counts, metadata)
+    if inference == "r":
+        raise ConfigError("fit_deseq2 returns PyDESeq2's dataset; R's DESeq2 runs through run_deseq2(inference='r')")
     if inference is None or isinstance(inference, str):
         inference = make_inference(inference or "default", device=device, n_cpus=n_cpus)
     with warnings.catch_warnings():
@@ -160,9 +162,10 @@ def fit_deseq2(
 
 
 def run_deseq2(counts: pd.DataFrame, metadata: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
-    """Fit DESeq2 (PyDESeq2) and return its Wald-test results table.
+    """Fit DESeq2 and return its Wald-test results table.
 
-    Keyword arguments are those of :func:`fit_deseq2`.
+    Keyword arguments are those of :func:`fit_deseq2`; ``inference="r"`` runs R's DESeq2
+    (:func:`genexai.de.r.r_deseq2`) on the same validated inputs instead of PyDESeq2.
 
     Returns
     -------
@@ -170,4 +173,8 @@ def run_deseq2(counts: pd.DataFrame, metadata: pd.DataFrame, **kwargs: Any) -> p
         Indexed by gene (name ``"gene"``), columns ``baseMean, log2FoldChange, lfcSE,
         stat, pvalue, padj``; genes PyDESeq2 could not test have NaN statistics.
     """
+    if kwargs.get("inference") == "r":
+        from genexai.de.r import r_deseq2
+
+        return r_deseq2(counts, metadata, **{k: v for k, v in kwargs.items() if k not in ("inference", "device", "n_cpus", "quiet")})
     return fit_deseq2(counts, metadata, **kwargs)[0]

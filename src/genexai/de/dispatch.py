@@ -15,12 +15,15 @@ import pandas as pd
 
 from genexai.de.method import DEMethod
 from genexai.de.methods import DESeq2Method, WilcoxonMethod
+from genexai.de.r.methods import EdgeRMethod, LimmaVoomMethod
 from genexai.errors import ConfigError
 
 __all__ = ["DE_METHODS", "REGISTRY", "build_de_method", "run_de"]
 
 #: The DE methods by name (the ``name`` of ``configs/de/*.yaml``).
-REGISTRY: dict[str, type[DEMethod]] = {cls.name: cls for cls in (DESeq2Method, WilcoxonMethod)}
+REGISTRY: dict[str, type[DEMethod]] = {
+    cls.name: cls for cls in (DESeq2Method, WilcoxonMethod, EdgeRMethod, LimmaVoomMethod)
+}
 #: Their names.
 DE_METHODS: tuple[str, ...] = tuple(REGISTRY)
 #: The options a DE config may set for a method (the constructor's keywords); the other keys
@@ -50,7 +53,7 @@ def build_de_method(de_cfg: Mapping[str, Any], name: str | None = None, **overri
     method = name if name is not None else de_cfg.get("name", "deseq2")
     if method not in REGISTRY:
         raise ConfigError(
-            f"unknown DE method {method!r}; choose one of {list(DE_METHODS)} (de=deseq2 or de=wilcoxon)"
+            f"unknown DE method {method!r}; choose one of {list(DE_METHODS)} (e.g. de=deseq2, de=edger)"
         )
     options = {key: de_cfg[key] for key in OPTIONS if key in de_cfg}
     return REGISTRY[method](**{**options, **overrides})

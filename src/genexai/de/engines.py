@@ -1,4 +1,9 @@
-"""DESeq2 inference engines selectable by name (``de.inference``, ``de.device``), validated up front."""
+"""DESeq2 inference engines selectable by name (``de.inference``, ``de.device``), validated up front.
+
+``default`` and ``torch`` are PyDESeq2 :class:`~pydeseq2.inference.Inference` backends;
+``r`` is R's DESeq2 itself (through rpy2, :mod:`genexai.de.r`), the reference the other two
+are compared with.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from genexai.errors import ConfigError
 __all__ = ["INFERENCE_ENGINES", "check_de_config", "check_engine", "make_inference"]
 
 #: Inference engines selectable by name (``de.inference``).
-INFERENCE_ENGINES: tuple[str, ...] = ("default", "torch")
+INFERENCE_ENGINES: tuple[str, ...] = ("default", "torch", "r")
 
 
 def check_engine(inference: str) -> str:
@@ -18,7 +23,7 @@ def check_engine(inference: str) -> str:
     if not isinstance(inference, str) or inference not in INFERENCE_ENGINES:
         raise ConfigError(
             f"de.inference must be one of {list(INFERENCE_ENGINES)}, got {inference!r}; "
-            "'default' is PyDESeq2's own per-gene fits, 'torch' fits all genes at once."
+            "'default' is PyDESeq2's own per-gene fits, 'torch' fits all genes at once, 'r' is R's DESeq2."
         )
     return inference
 
@@ -31,11 +36,16 @@ def check_de_config(de_cfg) -> None:
     """
     from genexai.de.torch import check_device_name, resolve_device
 
+    from genexai.de.dispatch import REGISTRY
+
     engine = check_engine(de_cfg.get("inference", "default"))
     device = de_cfg.get("device", "cpu")
     check_device_name(device)
     if engine == "torch":
         resolve_device(device)
+    name = de_cfg.get("name", "deseq2")
+    if name in REGISTRY:
+        REGISTRY[name](**{k: de_cfg[k] for k in ("inference",) if k in de_cfg}).check_available()
 
 
 def make_inference(inference: str = "default", device: str = "cpu", n_cpus: int = 1) -> Inference:
@@ -54,6 +64,8 @@ def make_inference(inference: str = "default", device: str = "cpu", n_cpus: int 
         Processes (default engine) or threads (torch engine).
     """
     check_engine(inference)
+    if inference == "r":
+        raise ConfigError("R's DESeq2 is not a PyDESeq2 inference backend; run it through run_deseq2(inference='r')")
     from genexai.de.torch import TorchInference, check_device_name
 
     check_device_name(device)

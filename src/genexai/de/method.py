@@ -41,9 +41,11 @@ class DEMethod(ABC):
     pseudocount : float
         Added to both groups' mean in the fold change (Wilcoxon).
     inference : str
-        DESeq2 inference engine, ``default`` or ``torch``.
+        DESeq2 inference engine: ``default``, ``torch`` or ``r`` (R's DESeq2).
     device : str
         Device of the torch engine: ``cpu``, ``cuda`` or ``auto``.
+    robust : bool
+        Robust empirical Bayes (edgeR's ``estimateDisp``/``glmQLFit``, limma's ``eBayes``).
     """
 
     #: The ``name`` of the method's ``configs/de/*.yaml``.
@@ -57,6 +59,10 @@ class DEMethod(ABC):
     pseudocount: float = 1.0
     inference: str = "default"
     device: str = "cpu"
+    robust: bool = True
+
+    def check_available(self) -> None:
+        """Raise a one-line ConfigError when the method's engine is not installed (R ones)."""
 
     def test(
         self, counts: pd.DataFrame, obs: pd.DataFrame, *, design: str, ref_level: str | None

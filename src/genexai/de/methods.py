@@ -1,4 +1,4 @@
-"""The DE baselines: PyDESeq2 through the on-disk cache, and the Wilcoxon rank-sum test."""
+"""The DE baselines in Python: DESeq2 (PyDESeq2, torch or R engine) through the on-disk cache, and the Wilcoxon rank-sum test."""
 
 from __future__ import annotations
 
@@ -14,6 +14,12 @@ class DESeq2Method(DEMethod):
     filtering; ``lfc_shrink``, ``n_cpus``, ``cache_dir``, ``inference``, ``device`` apply."""
 
     name = "deseq2"
+
+    def check_available(self) -> None:
+        if self.inference == "r":
+            from genexai.de.r import require_r
+
+            require_r(("DESeq2",), method="de.inference=r")
 
     def _test(
         self, counts: pd.DataFrame, obs: pd.DataFrame, *, design: str, ref_level: str | None
