@@ -15,7 +15,14 @@ LOCK_TORCH ?= torch==2.13.0
 LOCK_VENV := .lock-venv
 ARGS ?=
 
-.PHONY: install lock check-lock train evaluate lint-imports test test-slow test-all clean
+# R's own DE engines (de=edger, de=limma_voom, de.inference=r) are optional: `make install-r` adds
+# R + Bioconductor from Debian (apt-get, as root) and rpy2 from requirements-r.lock.
+R_LOCK := requirements-r.lock
+R_STAMP := $(VENV)/.installed-r-stamp
+R_DEBS := r-base-core r-base-dev r-bioc-edger r-bioc-limma r-bioc-deseq2
+R_CHECK := for (p in c("DESeq2", "edgeR", "limma")) stopifnot(requireNamespace(p, quietly = TRUE))
+
+.PHONY: install install-r lock check-lock train evaluate lint-imports test test-slow test-all clean
 
 install: $(STAMP)
 
@@ -27,6 +34,22 @@ $(STAMP): $(LOCK) pyproject.toml
 	$(PIP) install --no-deps -e .
 	$(PY) -m pip check
 	touch $(STAMP)
+
+install-r: $(R_STAMP)
+
+$(R_STAMP): $(STAMP) $(R_LOCK)
+	@if ! Rscript -e '$(R_CHECK)' >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(R_DEBS); \
+	  else \
+	    echo "install-r: R with DESeq2, edgeR and limma is missing and apt-get (as root) is not available;" \
+	         "install $(R_DEBS) (or R and Bioconductor's DESeq2, edgeR, limma) yourself"; exit 1; \
+	  fi; \
+	fi
+	Rscript -e '$(R_CHECK)'
+	$(PIP) install --no-deps -r $(R_LOCK)
+	$(PY) -m pip check
+	touch $(R_STAMP)
 
 # Regenerate the lock after changing dependencies in pyproject.toml (commit both together),
 # or to move to newer releases on purpose; then run `make test` on the new lock.
@@ -43,10 +66,12 @@ lock:
 	rm -rf $(LOCK_VENV)
 
 # The environment is the lock, package for package (pip freeze leaves out pip and setuptools).
+# With `make install-r` done, the venv is both locks.
 check-lock: $(STAMP)
 	$(PY) -m pip check
-	diff <(grep -v '^#' $(LOCK) | sort -f) <($(PY) -m pip freeze --exclude-editable | sort -f) \
-	  && echo "$(VENV) matches $(LOCK): $$(grep -vc '^#' $(LOCK)) packages"
+	locks="$(LOCK) $$(test -f $(R_STAMP) && echo $(R_LOCK))"; \
+	diff <(cat $$locks | grep -v '^#' | sort -f) <($(PY) -m pip freeze --exclude-editable | sort -f) \
+	  && echo "$(VENV) matches $$locks: $$(cat $$locks | grep -vc '^#') packages"
 
 train: $(STAMP)
 	$(PY) train.py $(ARGS)

@@ -137,13 +137,20 @@ def run_summary(run_dir: str | Path, metrics: dict[str, Any], *, evaluated: bool
     comparison_file = run_dir / "comparison.csv" if (run_dir / "comparison.csv").is_file() else run_dir / "evaluation" / "comparison.csv"
     if comparison_file.is_file():
         table = pd.read_csv(comparison_file)
+        from genexai.evaluation.compare import de_label
+
         de_name = str(metrics.get("eval/de_baseline", "deseq2"))
-        for reference, label in ((de_name, f"{de_name} hits"), ("truth", "the truth")):
+        for reference, label in ((de_name, f"{de_label(de_name)} hits"), ("truth", "the truth")):
             rows = table[(table["reference"] == reference) & (table["method"] != de_name)].dropna(subset=["auprc"])
             if len(rows):
                 best = rows.loc[rows["auprc"].idxmax()]
                 lines.append(f"best attribution vs {label}: {best['method']} AUPRC {best['auprc']:.3f} "
                              f"(chance {best['chance_auprc']:.3f})")
+        ceiling_file = comparison_file.with_name("de_ceiling.csv")
+        if ceiling_file.is_file():
+            for row in pd.read_csv(ceiling_file).to_dict("records"):
+                lines.append(f"inter-tool ceiling: {de_label(row['method'])} ranking vs {de_label(de_name)} hits "
+                             f"AUPRC {row['auprc']:.3f}")
     report = run_dir / "report.html" if (run_dir / "report.html").is_file() else run_dir / "evaluation" / "report.html"
     if report.is_file():
         lines.append(f"next: open {report}")

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from genexai.data.augment import ThinnedCounts
 from genexai.data.preprocess import Preprocessor, expressed_mask
 from genexai.data.sampling import EpochSeededSampler
+from genexai.data.grouped import grouped_split
 from genexai.data.split import cv_splits, split_table, stratified_split
 from genexai.errors import ConfigError, DataError
 
@@ -26,9 +27,9 @@ log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 #: ``data.gene_selection``: variance (top-N variance, default), all expressed genes, or DE-based.
-GENE_SELECTIONS = ("variance", "all", "deseq2", "wilcoxon")
+GENE_SELECTIONS = ("variance", "all", "deseq2", "wilcoxon", "edger", "limma_voom")
 #: Selections that run a DE test (named after the DE method, see ``genexai.de.build_de_method``).
-DE_SELECTIONS = ("deseq2", "wilcoxon")
+DE_SELECTIONS = ("deseq2", "wilcoxon", "edger", "limma_voom")
 #: ``data.gene_selection_scope``: ``all_samples`` exists only to demonstrate selection bias.
 SCOPES = ("train", "all_samples")
 DE_SELECTION_DEFAULTS: dict[str, Any] = {
@@ -119,6 +120,10 @@ class RNASeqDataModule(GeneSplits, pl.LightningDataModule):
         (:func:`genexai.pipeline.crossval.train_cv`) serves one fold per module through
         :meth:`with_fold`; ``split.val_fraction`` of each fold's training part becomes
         its validation set.
+    groups
+        Metadata column of sample groups (``data.groups``, e.g. ``patient`` for tumour-normal
+        pairs): each group's samples stay in one split or CV fold (:mod:`~genexai.data.grouped`),
+        and ``splits.csv`` lists the column. ``None``: samples are split one by one.
     fold
         Which CV fold (flat index, repeat-major) this module serves; set by the CV loop.
     seed
@@ -150,6 +155,7 @@ class RNASeqDataModule(GeneSplits, pl.LightningDataModule):
         fold: int | None = None,
         augment_depth_log2: float = 0.0,
         de_selector: DESelector | None = None,
+        groups: str | None = None,
     ) -> None:
         super().__init__()
         self._options = {k: v for k, v in locals().items() if k not in ("self", "adata", "__class__")}
@@ -160,7 +166,7 @@ class RNASeqDataModule(GeneSplits, pl.LightningDataModule):
         if gene_selection_scope != "train" and gene_selection not in DE_SELECTIONS:
             raise ConfigError(
                 f"data.gene_selection_scope={gene_selection_scope} only applies to DE-based selection "
-                f"(data.gene_selection=deseq2 or wilcoxon), not {gene_selection!r}"
+                f"(data.gene_selection={'|'.join(DE_SELECTIONS)}), not {gene_selection!r}"
             )
         unknown = sorted(set(de_selection or {}) - set(DE_SELECTION_DEFAULTS))
         if unknown:
@@ -199,6 +205,8 @@ class RNASeqDataModule(GeneSplits, pl.LightningDataModule):
         self.labels = self.adata.obs[condition_key].astype(str).map(
             {name: i for i, name in enumerate(self.class_names)}
         ).to_numpy(dtype=np.int64)
+        self.groups = groups
+        self.group_labels = self._group_labels(groups)
         self.split_index: dict[str, np.ndarray] = {}
         self._tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -211,6 +219,16 @@ class RNASeqDataModule(GeneSplits, pl.LightningDataModule):
         if reference_level not in levels:
             raise DataError(self.name, f"reference level {reference_level!r} not in condition levels {levels} (data.reference_level)")
         return [reference_level] + [lvl for lvl in levels if lvl != reference_level]
+
+    def _group_labels(self, groups: str | None) -> np.ndarray | None:
+        if groups is None:
+            return None
+        obs = self.adata.obs
+        if groups not in obs.columns:
+            raise DataError(self.name, f"data.groups={groups!r} is not a metadata column (columns: {list(obs.columns)})")
+        if obs[groups].isna().any():
+            raise DataError(self.name, f"data.groups column {groups!r} has {int(obs[groups].isna().sum())} missing value(s)")
+        return obs[groups].astype(str).to_numpy()
 
     @property
     def cv_folds(self) -> int | None:
@@ -227,6 +245,7 @@ class RNASeqDataModule(GeneSplits, pl.LightningDataModule):
             val_fraction=self.split_options.get("val_fraction", 0.15),
             seed=self.seed,
             source=self.name,
+            groups=self.group_labels,
         )
 
     def with_fold(self, fold: int) -> "RNASeqDataModule":
@@ -235,6 +254,8 @@ class RNASeqDataModule(GeneSplits, pl.LightningDataModule):
 
     def _make_split(self) -> dict[str, np.ndarray]:
         labels = self.adata.obs[self.condition_key].astype(str).to_numpy()
+        if not self.cv_folds and self.group_labels is not None:
+            return grouped_split(labels, self.group_labels, seed=self.seed, source=self.name, **self.split_options)
         if not self.cv_folds:
             return stratified_split(labels, seed=self.seed, source=self.name, **self.split_options)
         folds = self.fold_splits()
@@ -322,7 +343,8 @@ class RNASeqDataModule(GeneSplits, pl.LightningDataModule):
         """``sample, condition, split`` of every sample (the run's ``splits.csv``, see :func:`~genexai.data.split.split_table`)."""
         self.setup()
         conditions = self.adata.obs[self.condition_key].astype(str)
-        return split_table(list(self.adata.obs_names), list(conditions), self.split_index)
+        groups = None if self.group_labels is None else (self.groups, self.group_labels)
+        return split_table(list(self.adata.obs_names), list(conditions), self.split_index, groups)
 
     def raw_counts(self, split: str = "train") -> ad.AnnData:
         """Raw counts (all genes) of one split — what DESeq2 must be fitted on."""

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from genexai.data.grouped import grouped_folds, grouped_split
 from genexai.data.validate import MIN_SAMPLES_PER_CLASS
 from genexai.errors import ConfigError, DataError
 
@@ -78,6 +79,7 @@ def cv_splits(
     val_fraction: float = 0.15,
     seed: int = 0,
     source: str = "<data>",
+    groups: np.ndarray | None = None,
 ) -> list[tuple[str, dict[str, np.ndarray]]]:
     """Repeated stratified K-fold splits, each with a validation part carved from its training part.
 
@@ -85,7 +87,8 @@ def cv_splits(
     (seeded) is the test set once; the remaining samples are split per class into
     ``train`` and ``val`` (:func:`stratified_split` with ``val_fraction``, no test), so
     early stopping never looks at the test fold, and DE/preprocessing are fitted on
-    ``train`` alone.
+    ``train`` alone. With ``groups`` (one label per sample, ``data.groups``) the folds and
+    the validation parts hold whole groups (:mod:`~genexai.data.grouped`).
 
     Returns
     -------
@@ -107,11 +110,19 @@ def cv_splits(
             f"data.cv.folds={folds} but class {str(classes[sizes.argmin()])!r} has only {sizes.min()} samples, so some "
             f"test folds would miss it; use data.cv.folds <= {sizes.min()}",
         )
-    splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+    if groups is None:
+        splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+        outer = list(splitter.split(np.zeros(len(labels)), labels))
+    else:
+        groups = np.asarray(groups)
+        outer = grouped_folds(labels, groups, folds, repeats, seed, source)
     out = []
-    for number, (rest, test) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
+    for number, (rest, test) in enumerate(outer):
         repeat, fold = divmod(number, folds)
-        inner = stratified_split(labels[rest], val_fraction=val_fraction, test_fraction=0.0, seed=seed + number, source=source)
+        if groups is None:
+            inner = stratified_split(labels[rest], val_fraction=val_fraction, test_fraction=0.0, seed=seed + number, source=source)
+        else:
+            inner = grouped_split(labels[rest], groups[rest], val_fraction, 0.0, seed=seed + number, source=source)
         split = {
             "train": np.sort(rest[inner["train"]]).astype(np.int64),
             "val": np.sort(rest[inner["val"]]).astype(np.int64),
@@ -121,35 +132,50 @@ def cv_splits(
     return out
 
 
-def split_table(samples: Sequence[str], conditions: Sequence[str], split: Mapping[str, np.ndarray]) -> pd.DataFrame:
+def split_table(
+    samples: Sequence[str],
+    conditions: Sequence[str],
+    split: Mapping[str, np.ndarray],
+    groups: tuple[str, Sequence[str]] | None = None,
+) -> pd.DataFrame:
     """``sample, condition, split``: one row per sample, in data order — a run's ``splits.csv``.
 
     Written so that a reader can rerun DESeq2 or edgeR on exactly the training samples
-    elsewhere, without this code. ``split`` maps a split name to row indices into ``samples``.
+    elsewhere, without this code. ``split`` maps a split name to row indices into ``samples``;
+    ``groups`` = ``(column, values)`` of ``data.groups`` adds that column after ``condition``.
     """
     names = np.empty(len(samples), dtype=object)
     for name, index in split.items():
         names[index] = name
-    return pd.DataFrame({"sample": list(samples), "condition": list(conditions), "split": names})
+    columns = {"sample": list(samples), "condition": list(conditions)}
+    if groups is not None:
+        columns[groups[0]] = list(groups[1])
+    return pd.DataFrame({**columns, "split": names})
 
 
 def cv_test_folds(
-    samples: Sequence[str], conditions: Sequence[str], folds: Sequence[tuple[str, Mapping[str, np.ndarray]]], n_folds: int
+    samples: Sequence[str],
+    conditions: Sequence[str],
+    folds: Sequence[tuple[str, Mapping[str, np.ndarray]]],
+    n_folds: int,
+    groups: tuple[str, Sequence[str]] | None = None,
 ) -> pd.DataFrame:
     """``sample, condition, repeat, fold``: each sample's test fold in every repeat — a CV run's ``splits.csv``.
 
     ``folds`` as from :func:`cv_splits` (repeat-major); row ``(repeat r, fold k)`` names the
     directory ``fold_<r>_<k>/`` whose own ``splits.csv`` holds that fold's train/val/test.
-    Repeat-major, data order within a repeat.
+    Repeat-major, data order within a repeat; ``groups`` as in :func:`split_table`.
     """
     n_repeats = len(folds) // n_folds
     fold = np.empty((n_repeats, len(samples)), dtype=np.int64)
     for number, (_, split) in enumerate(folds):
         repeat, k = divmod(number, n_folds)
         fold[repeat, split["test"]] = k
+    columns = {"sample": list(samples) * n_repeats, "condition": list(conditions) * n_repeats}
+    if groups is not None:
+        columns[groups[0]] = list(groups[1]) * n_repeats
     return pd.DataFrame({
-        "sample": list(samples) * n_repeats,
-        "condition": list(conditions) * n_repeats,
+        **columns,
         "repeat": np.repeat(np.arange(n_repeats), len(samples)),
         "fold": fold.ravel(),
     })

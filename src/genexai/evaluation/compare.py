@@ -1,7 +1,7 @@
-"""Compare attribution rankings with DE hits (DESeq2 or Wilcoxon) and, on simulated data, the truth.
+"""Compare attribution rankings with DE hits (DESeq2, edgeR, limma-voom or Wilcoxon) and, on simulated data, the truth.
 
 One row per (method, reference). The DE reference (named after the baseline:
-``"deseq2"`` or ``"wilcoxon"``) uses its hits as the labels and its p-value ranking for
+``"deseq2"``, ``"edger"``, ``"limma_voom"`` or ``"wilcoxon"``) uses its hits as the labels and its p-value ranking for
 Jaccard@k; the reference ``"truth"`` uses the planted DE genes. On ``"truth"`` an extra
 row, method = the baseline's name, scores the baseline's own ranking (``-log10 p``) on
 the same genes, so the table answers "is the network or the DE test closer to the
@@ -48,7 +48,7 @@ from genexai.evaluation.metrics import (
 IMPORTANCE_COLUMNS = ("method", "gene", "importance", "signed_diff")
 DE_COLUMNS = ("log2FoldChange", "stat", "pvalue", "padj")
 #: How each DE baseline is called in sentences and figures.
-DE_LABELS = {"deseq2": "DESeq2", "wilcoxon": "Wilcoxon rank-sum"}
+DE_LABELS = {"deseq2": "DESeq2", "wilcoxon": "Wilcoxon rank-sum", "edger": "edgeR (QL)", "limma_voom": "limma-voom"}
 
 
 def de_label(name: str) -> str:

@@ -140,6 +140,20 @@ def _significance(calls: pd.DataFrame | None) -> str:
     )
 
 
+def _ceiling(rows: pd.DataFrame | None, de_name: str) -> str:
+    """Section: a second DE tool's ranking against the same hits, the agreement two gold standards reach."""
+    if rows is None or rows.empty:
+        return ""
+    tools = ", ".join(de_label(m) for m in rows["method"].unique())
+    return (
+        f"<h2>Inter-tool ceiling: {html.escape(tools)} vs {html.escape(de_label(de_name))} hits</h2>"
+        f"<p>The same metrics for {html.escape(tools)}'s p-value ranking of the model's genes, fitted on the same "
+        f"training samples, against the same {html.escape(de_label(de_name))} hits: how far two gold-standard "
+        "tools agree, the ceiling to read the attribution scores above against (de_ceiling.csv).</p>"
+        f'<div class="scroll">{_table(_metrics_table(rows))}</div>'
+    )
+
+
 def _faithfulness(summary: pd.DataFrame | None) -> str:
     """Section: per method, how much deleting its top genes hurts the classifier beyond deleting random genes."""
     if summary is None or summary.empty:
@@ -195,6 +209,7 @@ def write_report(
     de_name: str = "deseq2",
     significance: pd.DataFrame | None = None,
     faithfulness: pd.DataFrame | None = None,
+    ceiling: pd.DataFrame | None = None,
 ) -> Path:
     """Write ``report.html``, ``comparison.json`` and ``comparison.csv`` into ``run_dir``.
 
@@ -223,6 +238,9 @@ def write_report(
     significance : pandas.DataFrame, optional
         Output of :func:`~genexai.significance.significance_calls` (genes called at a
         nominal FDR by each method and by DESeq2); adds a section.
+    ceiling : pandas.DataFrame, optional
+        Rows of :func:`~genexai.evaluation.ceiling.ceiling_rows` (a second DE tool vs the
+        same hits); adds a section.
     faithfulness : pandas.DataFrame, optional
         Per-method deletion summary indexed by method (the second output of
         :func:`~genexai.evaluation.faithfulness.faithfulness`); adds a section.
@@ -270,6 +288,7 @@ auprc_minus_de is a method's AUPRC minus the DE baseline's p-value ranking's aga
 with a paired interval: a method beats the baseline only if it excludes 0.
 The full table is in comparison.csv.</p>
 <div class="scroll">{_table(_metrics_table(comparison))}</div>
+{_ceiling(ceiling, de_name)}
 {_significance(significance)}
 {_faithfulness(faithfulness)}
 <h2>Figures</h2>{_figures(figures)}

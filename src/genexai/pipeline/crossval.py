@@ -83,7 +83,8 @@ def train_cv(cfg: DictConfig, adata: ad.AnnData | None = None) -> dict[str, Any]
     folds = base.fold_splits()
     names = [name for name, _ in folds]
     conditions = list(base.adata.obs[base.condition_key].astype(str))
-    test_folds = cv_test_folds(list(base.adata.obs_names), conditions, folds, base.cv_folds)
+    groups = None if base.group_labels is None else (base.groups, base.group_labels)
+    test_folds = cv_test_folds(list(base.adata.obs_names), conditions, folds, base.cv_folds, groups)
     atomic_write(run_dir / "splits.csv", lambda tmp: test_folds.to_csv(tmp, index=False))
     for index in _selected_folds(len(folds), cfg.data.cv.get("only_fold")):
         name = names[index]

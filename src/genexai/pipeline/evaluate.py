@@ -1,4 +1,4 @@
-"""The evaluation stage of a run: a DE baseline (DESeq2 or Wilcoxon) on the run's training samples, attributions vs its hits (and truth), faithfulness, report.
+"""The evaluation stage of a run: a DE baseline on the run's training samples, attributions vs its hits (and truth), the inter-tool ceiling, faithfulness, report.
 
 :func:`evaluate_model` is called by ``train.py evaluate=true`` (so sweeps can optimise
 attribution-vs-DE agreement) and by :func:`genexai.pipeline.reload.evaluate`, which
@@ -22,13 +22,14 @@ from genexai.errors import ConfigError
 from genexai.evaluation import compare_methods, write_report
 from genexai.evaluation.compare import de_label
 from genexai.evaluation import plots
+from genexai.evaluation.ceiling import ceiling_rows
 from genexai.evaluation.faithfulness import faithfulness, rankings_from_importance
 from genexai.evaluation.metrics import planted_de
 from genexai.significance import has_significance, significance_calls, significance_metrics
 from genexai.utils.files import atomic_write
 from genexai.utils.resources import measure
 
-__all__ = ["check_de_config", "de_gene_sets", "run_de_baseline", "run_faithfulness", "evaluate_model"]
+__all__ = ["check_de_config", "de_gene_sets", "run_ceiling", "run_de_baseline", "run_faithfulness", "evaluate_model"]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,36 @@ def run_de_baseline(datamodule: RNASeqDataModule, de_cfg: DictConfig) -> tuple[p
     return (table if kept is None else table.loc[kept]), cache_hit
 
 
+def run_ceiling(datamodule: RNASeqDataModule, de_cfg: DictConfig, de: pd.DataFrame, comparison_cfg: DictConfig) -> pd.DataFrame | None:
+    """The second DE tool (``comparison.ceiling``, default edgeR) on the same training counts, scored against ``de``'s hits.
+
+    Skipped (``None``, logged) when it is the baseline itself, switched off, or not installed
+    (R's engines are optional): the ceiling is context for the scores, not a requirement.
+    """
+    other = comparison_cfg.get("ceiling")
+    de_name = de_cfg.get("name", "deseq2")
+    if not other or other == de_name:
+        return None
+    method = build_de_method(de_cfg, name=other)
+    try:
+        method.check_available()
+    except ConfigError as err:
+        log.info("inter-tool ceiling (%s vs %s hits) skipped: %s", other, de_name, err)
+        return None
+    train = datamodule.raw_counts("train")
+    counts = pd.DataFrame(train.X, index=train.obs_names, columns=train.var_names)
+    fitted, _ = de_gene_sets(datamodule, de_cfg.get("genes", "all"))
+    table, _ = method.test(
+        counts[fitted], train.obs, design=de_cfg.get("design") or datamodule.design, ref_level=datamodule.class_names[0]
+    )
+    return ceiling_rows(
+        de, table, other, datamodule.gene_names, de_name=de_name, alpha=comparison_cfg.alpha,
+        lfc_threshold=comparison_cfg.lfc_threshold, ks=list(comparison_cfg.ks),
+        n_bootstrap=int(comparison_cfg.get("n_bootstrap", 200)), seed=int(comparison_cfg.get("bootstrap_seed", 0)),
+        level=float(comparison_cfg.get("ci_level", 0.95)),
+    )  # fmt: skip
+
+
 def run_faithfulness(
     model: Estimator, datamodule: RNASeqDataModule, importance: pd.DataFrame, cfg: DictConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
@@ -133,8 +164,9 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """Fit the DE baseline, compare every attribution method with it (and the truth), measure faithfulness, write the report.
 
-    Writes ``de.csv``, ``comparison.csv``/``.json``, ``faithfulness.csv``, figures and
-    ``report.html`` into ``out_dir``. ``model`` (the fitted classifier) is re-scored on
+    Writes ``de.csv``, ``comparison.csv``/``.json``, ``faithfulness.csv``, ``de_ceiling.csv``
+    (:func:`run_ceiling`: edgeR's ranking vs the same hits, ``eval/ceiling/auprc_vs_<baseline>/edger``),
+    figures and ``report.html`` into ``out_dir``. ``model`` (the fitted classifier) is re-scored on
     test samples with each method's top genes deleted (``comparison_cfg.faithfulness``;
     :mod:`genexai.evaluation.faithfulness`): the ``faithfulness_*`` columns of every row
     of a method, ``eval/faithfulness_<auroc|logloss>/<method>`` and
@@ -171,6 +203,9 @@ def evaluate_model(
         seed=int(comparison_cfg.get("bootstrap_seed", 0)),
         level=float(comparison_cfg.get("ci_level", 0.95)),
     )
+    ceiling = run_ceiling(datamodule, de_cfg, de, comparison_cfg)
+    if ceiling is not None:
+        atomic_write(out_dir / "de_ceiling.csv", lambda tmp: ceiling.to_csv(tmp, index=False))
     faith_cfg = comparison_cfg.get("faithfulness")
     deletion = None
     with measure() as faith_usage:
@@ -213,6 +248,7 @@ def evaluate_model(
         de_name=de_name,
         significance=calls,
         faithfulness=None if deletion is None else faith_summary,
+        ceiling=ceiling,
     )
     metrics: dict[str, Any] = {
         "eval/de_baseline": de_name,
@@ -236,6 +272,8 @@ def evaluate_model(
         if row["method"] == de_name and pd.notna(row.get("realised_fdr")):
             for key in ("realised_fdr", "power", "n_calls"):
                 metrics[f"eval/{de_name}/{key}"] = float(row[key])
+    for row in [] if ceiling is None else ceiling.to_dict("records"):
+        metrics[f"eval/ceiling/auprc_vs_{de_name}/{row['method']}"] = float(row["auprc"])
     vs_de = comparison.loc[comparison["reference"] == de_name, "auprc"]
     metrics["eval/auprc_vs_de/max"] = float(vs_de.max()) if len(vs_de) else float("nan")
     if calls is not None:

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from genexai.data.datamodule import DE_SELECTIONS
 from genexai.errors import ConfigError
 from genexai.significance.decoy import decoy_run, decoy_significance
 from genexai.significance.permutation import permutation_null, permutation_significance
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 METHODS = ("none", "permutation", "decoy")
 #: ``data.gene_selection`` values that choose the model's genes with the labels (a DE test).
-LABEL_SELECTIONS = ("deseq2", "wilcoxon")
+LABEL_SELECTIONS = DE_SELECTIONS
 
 
 def significance_method(cfg: DictConfig | None) -> str:
