@@ -67,3 +67,20 @@ def real_data(name: str) -> tuple[Path, Path]:
             pytest.fail(f"{message}; CI=true requires the real data", pytrace=False)
         pytest.skip(message)
     return folder / "counts.csv.gz", folder / "metadata.csv"
+
+
+def require_r_engines() -> None:
+    """Skip (locally) or fail (under CI) unless rpy2, R, DESeq2, edgeR and limma are installed.
+
+    CI installs them (``make install-r`` in ``.ci/run``); a CI run that skipped the R engine
+    tests would pass without testing them.
+    """
+    from genexai.de.r import require_r
+    from genexai.errors import ConfigError
+
+    try:
+        require_r(("DESeq2", "edgeR", "limma"), method="the R engine tests")
+    except ConfigError as err:
+        if in_ci():
+            pytest.fail(f"{err}; CI=true requires R (make install-r)", pytrace=False)
+        pytest.skip(str(err))

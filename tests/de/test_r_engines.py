@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 
 from genexai.de.dispatch import build_de_method
 from genexai.errors import ConfigError
-from tests.conftest import in_ci, real_data
+from tests.conftest import real_data, require_r_engines
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "r"
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "de"
@@ -26,18 +26,6 @@ SETS = {
     "tcga_brca_paired": ("~patient + condition", "normal"),
 }
 ENGINES = {"deseq2": {"inference": "r"}, "edger": {}, "limma_voom": {}}
-
-
-def require_r_engines() -> None:
-    """Skip (locally) or fail (CI) unless rpy2, R, DESeq2, edgeR and limma are installed."""
-    from genexai.de.r import require_r
-
-    try:
-        require_r(("DESeq2", "edgeR", "limma"), method="the R engine tests")
-    except ConfigError as err:
-        if in_ci():
-            pytest.fail(f"{err}; CI=true requires R (make install-r)", pytrace=False)
-        pytest.skip(str(err))
 
 
 def shipped_config(name: str, **overrides) -> dict:

@@ -1,7 +1,8 @@
 """From finished cells to ``benchmark.csv``, ``summary.md`` and ``summary.html``.
 
 ``benchmark.csv`` is tidy: one row per (dataset, model, seed, attribution method,
-reference), the reference being DESeq2's hits or the truth. The summaries aggregate
+reference), the reference being the DE baseline's hits (DESeq2 unless `de=` says otherwise) or
+the truth. The summaries aggregate
 over seeds (mean ± sd), put every score beside its chance level, list DESeq2's own
 score against the truth beside the ML methods', report how stable each method's
 top-k genes are across seeds, and the cost of every stage.
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from genexai.evaluation.compare import de_label
 from genexai.utils.files import atomic_write, write_text
 
 __all__ = ["summarise", "topk_stability"]
@@ -76,6 +78,12 @@ def _mean_sd(values: pd.Series) -> str:
     return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
 
 
+def de_baseline(table: pd.DataFrame) -> str:
+    """The DE baseline of a benchmark (``de=`` in its ``common`` overrides): the reference that is not the truth."""
+    names = sorted(set(table["reference"]) - {"truth"}) if "reference" in table else []
+    return names[0] if names else "deseq2"
+
+
 def _scores(table: pd.DataFrame, records: list[dict[str, Any]], k: int) -> pd.DataFrame:
     """One line per dataset × model × method: seed-aggregated scores beside their chance levels."""
     stability: dict[tuple[str, str, str], float] = {}
@@ -87,9 +95,10 @@ def _scores(table: pd.DataFrame, records: list[dict[str, Any]], k: int) -> pd.Da
             stability[(dataset, model, method)] = value
 
     lines = []
-    ml = table[table["method"] != "deseq2"]
+    de_name = de_baseline(table)
+    ml = table[table["method"] != de_name]
     for (dataset, model, method), group in ml.groupby(["dataset", "model", "method"], sort=True):
-        vs_de = group[group["reference"] == "deseq2"]
+        vs_de = group[group["reference"] == de_name]
         vs_truth = group[group["reference"] == "truth"]
         lines.append({
             "dataset": dataset,
@@ -108,12 +117,12 @@ def _scores(table: pd.DataFrame, records: list[dict[str, Any]], k: int) -> pd.Da
             ),
             "chance Jaccard": f"{_chance_jaccard(k, int(vs_de['n_genes'].iloc[0])):.3f}" if len(vs_de) else "–",
         })
-    # DESeq2 scored against the truth, once per dataset (its fit does not depend on the model).
-    deseq2 = table[(table["method"] == "deseq2") & (table["reference"] == "truth")]
-    for dataset, group in deseq2.groupby("dataset"):
+    # The DE baseline scored against the truth, once per dataset (its fit does not depend on the model).
+    baseline = table[(table["method"] == de_name) & (table["reference"] == "truth")]
+    for dataset, group in baseline.groupby("dataset"):
         per_split = group.drop_duplicates(["seed", "auprc"])
         lines.append({
-            "dataset": dataset, "model": "DESeq2", "method": "padj ranking", "seeds": per_split["seed"].nunique(),
+            "dataset": dataset, "model": de_label(de_name), "method": "padj ranking", "seeds": per_split["seed"].nunique(),
             "test AUROC": "–", "AUPRC vs DE": "–", "chance": "–", f"precision@{k} vs DE": "–", f"chance@{k}": "–",
             "AUPRC vs truth": _mean_sd(per_split["auprc"]), "chance (truth)": _mean_sd(per_split["chance_auprc"]),
             f"top-{k} Jaccard across seeds": "–", "chance Jaccard": "–",
@@ -165,8 +174,9 @@ def summarise(records: list[dict[str, Any]], out_dir: Path, *, top_k: int) -> pd
         ("Cost per stage (median over seeds; DE: its one fit per split; peak = process RSS during the stage)", costs),
         ("Failed cells (rerun the benchmark to retry them)", failed),
     ]
+    label = de_label(de_baseline(table)) if not table.empty else "DESeq2"
     intro = (f"{len(records) - len(failed)} of {len(records)} cells completed. "
-             "DE = DESeq2 hits (padj < alpha) on each cell's training samples; truth = planted genes where the data has them.")
+             f"DE = {label} hits (padj < alpha) on each cell's training samples; truth = planted genes where the data has them.")
     write_text(out_dir / "summary.md", f"# genexai benchmark\n\n{intro}\n\n" + "\n".join(
         f"## {title}\n\n{_markdown(frame)}" for title, frame in sections))
     body = "".join(
