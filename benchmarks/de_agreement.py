@@ -1,0 +1,168 @@
+"""How far the DE gold standards agree with each other: every engine on all samples of each real set.
+
+Engines: PyDESeq2 (``de=deseq2``, default inference), genexai's torch engine
+(``de.inference=torch``), R's DESeq2 (``de.inference=r``), edgeR quasi-likelihood
+(``de=edger``), limma-voom (``de=limma_voom``) and the Wilcoxon rank-sum test
+(``de=wilcoxon``), each through :func:`genexai.de.build_de_method` with its shipped
+``configs/de/*.yaml`` options and the dataset config's design and reference level, no
+cache. Per pair of engines: the Jaccard index of their hit sets (padj < alpha) and the
+Spearman correlation of their p-values over the genes both tested; per engine: hits,
+genes tested and wall time (median of ``--repeats``). This agreement between tools is
+the ceiling against which an attribution's agreement with one of them should be read.
+
+Writes ``engines.csv``, ``pairs.csv`` and ``de_agreement.md`` (the README's table) under
+``--out`` and prints the tables. R's engines need ``make install-r``; without R they are
+left out with a note.
+
+    python benchmarks/de_agreement.py                                   # 7 sets x 6 engines, ~20 min on 2 cores
+    python benchmarks/de_agreement.py --datasets pasilla --engines torch r_deseq2 edger limma_voom
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from rich.console import Console
+from rich.table import Table
+from scipy.stats import spearmanr
+
+from genexai.de import build_de_method
+from genexai.errors import ConfigError
+from genexai.evaluation.metrics import jaccard
+from genexai.utils.files import atomic_write, write_text
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_ROOT = ROOT.parent / "shared" / "data"
+DATASETS = ("pasilla", "airway", "yeast_snf2", "montpick", "tcga_brca_paired", "geuvadis_sex", "gtex_brain_acc_fc")
+#: Engine -> (DE config, options beyond it), and its name in tables.
+ENGINES = {
+    "pydeseq2": ("deseq2", {"inference": "default"}, "PyDESeq2"),
+    "torch": ("deseq2", {"inference": "torch"}, "torch DESeq2"),
+    "r_deseq2": ("deseq2", {"inference": "r"}, "R DESeq2"),
+    "edger": ("edger", {}, "edgeR QL"),
+    "limma_voom": ("limma_voom", {}, "limma-voom"),
+    "wilcoxon": ("wilcoxon", {}, "Wilcoxon"),
+}
+
+
+def shipped_options(config: str) -> dict:
+    options = yaml.safe_load((ROOT / "configs" / "de" / f"{config}.yaml").read_text())
+    options.pop("cache_dir", None)
+    return options
+
+
+def load(name: str, data_root: Path) -> dict:
+    config = yaml.safe_load((ROOT / "configs" / "data" / f"{name}.yaml").read_text())
+    folder = data_root / name
+    return {
+        "counts": pd.read_csv(folder / "counts.csv.gz", index_col="sample"),
+        "metadata": pd.read_csv(folder / "metadata.csv", index_col="sample"),
+        "design": config.get("design", "~condition"),
+        "ref_level": config.get("reference_level"),
+    }
+
+
+def run_engine(engine: str, data: dict, repeats: int) -> tuple[pd.DataFrame, float]:
+    config, extra, _ = ENGINES[engine]
+    method = build_de_method({**shipped_options(config), **extra})
+    method.check_available()
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        table, _ = method.test(data["counts"], data["metadata"], design=data["design"], ref_level=data["ref_level"])
+        seconds.append(time.perf_counter() - started)
+    return table, statistics.median(seconds)
+
+
+def pair_row(dataset: str, a: str, b: str, tables: dict[str, pd.DataFrame], alpha: float) -> dict:
+    hits = {e: set(tables[e].index[tables[e]["padj"] < alpha]) for e in (a, b)}
+    both = tables[a]["pvalue"].notna() & tables[b]["pvalue"].notna()
+    rho = spearmanr(tables[a].loc[both, "pvalue"], tables[b].loc[both, "pvalue"]).statistic if both.sum() > 2 else np.nan
+    return {"dataset": dataset, "engine_a": a, "engine_b": b, "jaccard": jaccard(hits[a], hits[b]),
+            "spearman_pvalue": float(rho), "genes_both_tested": int(both.sum()),
+            "hits_a": len(hits[a]), "hits_b": len(hits[b]), "hits_both": len(hits[a] & hits[b])}  # fmt: skip
+
+
+def markdown(engines: pd.DataFrame, pairs: pd.DataFrame, alpha: float) -> str:
+    """Per dataset: hits and seconds per engine, and the Jaccard of each engine's hits with R DESeq2's."""
+    reference = "r_deseq2" if "r_deseq2" in set(engines["engine"]) else engines["engine"].iloc[0]
+    names = [e for e in ENGINES if e in set(engines["engine"])]
+    lines = [
+        f"Hits (padj < {alpha:g}), seconds, and hit-set Jaccard with {ENGINES[reference][2]} "
+        "(all samples; the dataset config's design):\n",
+        "| dataset | n | genes | " + " | ".join(ENGINES[e][2] for e in names) + " |",
+        "|---|---|---|" + "---|" * len(names),
+    ]
+    for dataset, group in engines.groupby("dataset", sort=False):
+        cells = []
+        for engine in names:
+            row = group[group["engine"] == engine]
+            if row.empty:
+                cells.append("–")
+                continue
+            row = row.iloc[0]
+            match = pairs[(pairs["dataset"] == dataset) & (
+                ((pairs["engine_a"] == engine) & (pairs["engine_b"] == reference))
+                | ((pairs["engine_b"] == engine) & (pairs["engine_a"] == reference)))]  # fmt: skip
+            share = "" if engine == reference or match.empty else f", J {match['jaccard'].iloc[0]:.2f}"
+            cells.append(f"{int(row['hits'])} ({row['seconds']:.1f} s{share})")
+        first = group.iloc[0]
+        lines.append(f"| {dataset} | {int(first['n_samples'])} | {int(first['n_genes']):,} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="*", default=list(DATASETS))
+    parser.add_argument("--engines", nargs="*", default=list(ENGINES), choices=list(ENGINES))
+    parser.add_argument("--repeats", type=int, default=1, help="timed runs per engine (median reported)")
+    parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument("--data-root", type=Path, default=DATA_ROOT)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "de_agreement")
+    args = parser.parse_args()
+    console = Console(width=200)
+    engine_rows: list[dict] = []
+    pair_rows: list[dict] = []
+    for dataset in args.datasets:
+        data = load(dataset, args.data_root)
+        tables: dict[str, pd.DataFrame] = {}
+        for engine in args.engines:
+            try:
+                tables[engine], seconds = run_engine(engine, data, args.repeats)
+            except ConfigError as err:
+                console.print(f"{dataset} {engine}: left out ({err})")
+                continue
+            table = tables[engine]
+            engine_rows.append({"dataset": dataset, "engine": engine, "n_samples": len(data["counts"]),
+                                "n_genes": data["counts"].shape[1], "design": data["design"], "seconds": seconds,
+                                "hits": int((table["padj"] < args.alpha).sum()),
+                                "tested": int(table["pvalue"].notna().sum())})  # fmt: skip
+            console.print(f"{dataset} {engine}: {engine_rows[-1]['hits']} hits, {seconds:.1f} s")
+        for a, b in itertools.combinations(tables, 2):
+            pair_rows.append(pair_row(dataset, a, b, tables, args.alpha))
+        engines, pairs = pd.DataFrame(engine_rows), pd.DataFrame(pair_rows)
+        args.out.mkdir(parents=True, exist_ok=True)  # keep what is done if a later dataset fails
+        atomic_write(args.out / "engines.csv", lambda tmp: engines.to_csv(tmp, index=False))
+        atomic_write(args.out / "pairs.csv", lambda tmp: pairs.to_csv(tmp, index=False))
+    text = markdown(engines, pairs, args.alpha)
+    write_text(args.out / "de_agreement.md", text)
+    table = Table(title=f"DE engines pairwise: hit-set Jaccard (padj < {args.alpha:g}) / Spearman of p-values")
+    for column in ("dataset", "pair", "jaccard", "spearman p", "hits a / b / both"):
+        table.add_column(column, justify="right")
+    for row in pair_rows:
+        table.add_row(row["dataset"], f"{row['engine_a']} – {row['engine_b']}", f"{row['jaccard']:.3f}",
+                      f"{row['spearman_pvalue']:.3f}", f"{row['hits_a']} / {row['hits_b']} / {row['hits_both']}")
+    console.print(table)
+    console.print(text)
+    console.print(f"CSV and markdown: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
