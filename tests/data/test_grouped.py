@@ -92,3 +92,22 @@ def test_unknown_group_column_is_one_line_naming_the_columns(tmp_path, capsys, m
     code, stderr = run_script("train", ["data.groups=donor", "logger=none", f"hydra.run.dir={tmp_path}"], capsys, monkeypatch)
     line = one_error_line(stderr)
     assert code == 2 and "data.groups='donor' is not a metadata column" in line and "condition" in line
+
+
+def test_grouped_cv_on_tcga_runs_and_records_the_groups(train_cfg) -> None:
+    from pathlib import Path
+
+    from genexai.pipeline.train import train
+
+    real_data("tcga_brca_paired")
+    cfg = train_cfg(["data=tcga_brca_paired", "data.groups=patient", "data.cv.folds=5", "data.n_genes=100",
+                     "attribution=none", "trainer.max_epochs=1"])  # fmt: skip
+    train(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    folds = pd.read_csv(run_dir / "splits.csv")
+    assert list(folds.columns) == ["sample", "condition", "patient", "repeat", "fold"]
+    assert (folds.groupby("patient")["fold"].nunique() == 1).all()
+    assert sorted(folds["fold"].unique()) == list(range(5))
+    for k in range(5):
+        inner = pd.read_csv(run_dir / f"fold_0_{k}" / "splits.csv")
+        assert (inner.groupby("patient")["split"].nunique() == 1).all()

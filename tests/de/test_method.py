@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
@@ -20,12 +22,18 @@ def deseq2_yaml(cache_dir) -> OmegaConf:
 
 
 def test_registry_names_the_yaml_methods():
-    assert DE_METHODS == ("deseq2", "wilcoxon")
-    assert REGISTRY == {"deseq2": DESeq2Method, "wilcoxon": WilcoxonMethod}
+    from genexai.data.datamodule import DE_SELECTIONS
+    from genexai.de.r import EdgeRMethod, LimmaVoomMethod
+
+    assert DE_METHODS == ("deseq2", "wilcoxon", "edger", "limma_voom")
+    assert REGISTRY == {"deseq2": DESeq2Method, "wilcoxon": WilcoxonMethod, "edger": EdgeRMethod,
+                        "limma_voom": LimmaVoomMethod}
+    assert set(DE_SELECTIONS) == set(DE_METHODS)  # data.gene_selection offers every DE method
+    assert sorted(p.stem for p in Path("configs/de").glob("*.yaml")) == sorted(DE_METHODS)
     for name in DE_METHODS:
         assert OmegaConf.load(f"configs/de/{name}.yaml").name == name
-    with pytest.raises(ConfigError, match="unknown DE method 'edger'"):
-        build_de_method({"name": "edger"})
+    with pytest.raises(ConfigError, match="unknown DE method 'edgeR'"):
+        build_de_method({"name": "edgeR"})
 
 
 def test_build_from_yaml_and_name_override(tmp_path):

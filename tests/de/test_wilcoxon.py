@@ -99,7 +99,7 @@ def test_dispatch_and_errors(tiny_nb):
     table, hit = run_de("wilcoxon", counts, metadata, ref_level="A")
     assert hit is False and list(table.columns) == list(RESULT_COLUMNS)
     with pytest.raises(ConfigError, match="unknown DE method"):
-        run_de("edger", counts, metadata)
+        run_de("sleuth", counts, metadata)
     with pytest.raises(ConfigError, match="pseudocount"):
         run_wilcoxon(counts, metadata, pseudocount=0)
     with pytest.raises(DataError, match="raw read counts"):

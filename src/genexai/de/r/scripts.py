@@ -8,7 +8,7 @@ pipeline, limma's voom, DESeq2's ``DESeq`` + ``results``), so a genexai result c
 checked against a direct R run (``tests/fixtures/r/make_r_fixtures.R``).
 
 Columns where a package has no counterpart: edgeR's QL F-test has no Wald standard
-error (``lfcSE`` = NA) and its ``stat`` is ``sign(logFC) * sqrt(F)`` (one numerator
+error (``lfcSE`` = NA) and its ``stat`` is ``sign(logFC) * sqrt(max(F, 0))`` (one numerator
 degree of freedom, so a signed t-like statistic); limma's ``lfcSE`` is the moderated
 standard error ``stdev.unscaled * sqrt(s2.post)``. For edgeR and voom, ``baseMean`` is
 the mean of counts divided by TMM effective library sizes scaled to geometric mean 1
@@ -46,7 +46,7 @@ EDGER_QL = (
     fit <- edgeR::glmQLFit(y, X, robust = robust)
     tab <- edgeR::glmQLFTest(fit, coef = coef)$table
     out$log2FoldChange[keep] <- tab$logFC
-    out$stat[keep] <- sign(tab$logFC) * sqrt(tab$F)
+    out$stat[keep] <- sign(tab$logFC) * sqrt(pmax(tab$F, 0))  # F < 0 only by rounding
     out$pvalue[keep] <- tab$PValue
     out$padj[keep] <- p.adjust(tab$PValue, method = "BH")
     out
