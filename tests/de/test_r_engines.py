@@ -83,3 +83,18 @@ def test_missing_r_package_is_one_line_naming_the_install(monkeypatch: pytest.Mo
     with pytest.raises(ConfigError, match=r"de=edger needs the R package\(s\) \['edgeR'\].*make install-r") as err:
         build_de_method({"name": "edger"}).check_available()
     assert "\n" not in str(err.value)
+
+
+def test_starting_r_leaves_subprocesses_their_own_libpython() -> None:
+    """rpy2 adds the system library directory to LD_LIBRARY_PATH; a notebook kernel started after
+    an R fit then loaded the system's libpython and failed on ``import ssl``."""
+    import os
+    import subprocess
+    import sys
+
+    require_r_engines()
+    before = os.environ.get("LD_LIBRARY_PATH")
+    build_de_method({"name": "limma_voom"}).check_available()  # starts R
+    assert os.environ.get("LD_LIBRARY_PATH") == before
+    child = subprocess.run([sys.executable, "-c", "import ssl"], capture_output=True, text=True)
+    assert child.returncode == 0, child.stderr

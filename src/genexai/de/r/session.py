@@ -10,6 +10,7 @@ of an ImportError deep inside a fit.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,11 +30,24 @@ INSTALL_HINT = (
 
 @functools.cache
 def _robjects() -> Any:
-    """rpy2's ``robjects`` with R started, or a ConfigError naming the install command."""
+    """rpy2's ``robjects`` with R started, or a ConfigError naming the install command.
+
+    Starting R makes rpy2 put R's library directories (``/usr/lib/x86_64-linux-gnu`` among
+    them) into this process's ``LD_LIBRARY_PATH``; every later subprocess (a notebook
+    kernel, a DDP worker, a Hydra launcher job) would then load the system's libpython
+    instead of its own interpreter's and fail on import. R is in memory by then, so the
+    variable is put back as it was.
+    """
+    saved = os.environ.get("LD_LIBRARY_PATH")
     try:
         import rpy2.robjects as robjects
     except Exception as err:  # ImportError, or rpy2's own error when libR is absent
         raise ConfigError(f"this DE engine runs R through rpy2, which is unavailable ({type(err).__name__}); {INSTALL_HINT}") from None
+    finally:
+        if saved is None:
+            os.environ.pop("LD_LIBRARY_PATH", None)
+        else:
+            os.environ["LD_LIBRARY_PATH"] = saved
     return robjects
 
 
