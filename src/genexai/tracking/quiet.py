@@ -6,8 +6,8 @@ through ``rank_zero_info``. It offers no setting or environment variable to turn
 them off, and raising the logger's level would also hide the lines that matter
 (``Seed set to``, ``GPU available``, ``Trainer.fit stopped``), so a logging filter
 drops exactly the tips. Warnings (``rank_zero_warn``) go through :mod:`warnings`
-and are not touched. rpy2's "Embedded R ended" notices (INFO, at exit, once R's
-engines ran) are raised to WARNING level: they say nothing about the run.
+and are not touched. rpy2's "Embedded R ended" and "LD_LIBRARY_PATH: ..." notices (INFO, once
+R's engines ran) are raised to WARNING level: they say nothing about the run.
 """
 
 from __future__ import annotations
@@ -38,4 +38,5 @@ def quiet_third_party_output() -> None:
         logger = logging.getLogger(name)
         if _not_an_advert not in logger.filters:
             logger.addFilter(_not_an_advert)
-    logging.getLogger("rpy2.rinterface_lib.embedded").setLevel(logging.WARNING)
+    for name in ("rpy2.rinterface_lib.embedded", "rpy2.situation"):
+        logging.getLogger(name).setLevel(logging.WARNING)
