@@ -23,7 +23,7 @@ def deseq2_yaml(cache_dir) -> OmegaConf:
 
 def test_registry_names_the_yaml_methods():
     from genexai.data.datamodule import DE_SELECTIONS
-    from genexai.de.r import EdgeRMethod, LimmaVoomMethod
+    from genexai.de.r.methods import EdgeRMethod, LimmaVoomMethod
 
     assert DE_METHODS == ("deseq2", "wilcoxon", "edger", "limma_voom")
     assert REGISTRY == {"deseq2": DESeq2Method, "wilcoxon": WilcoxonMethod, "edger": EdgeRMethod,

@@ -13,8 +13,8 @@ from typing import Any
 _EXPORTS: dict[str, str] = {
     "cache_key": "cache",
     "cached_deseq2": "cache",
-    "DESeq2Options": "deseq2",
-    "RESULT_COLUMNS": "deseq2",
+    "DESeq2Options": "options",
+    "RESULT_COLUMNS": "options",
     "fit_deseq2": "deseq2",
     "run_deseq2": "deseq2",
     "DE_METHODS": "dispatch",

@@ -33,7 +33,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pydeseq2
 
-from genexai.de.deseq2 import RESULT_COLUMNS, DESeq2Options, run_deseq2
+from genexai.de.deseq2 import run_deseq2
+from genexai.de.options import RESULT_COLUMNS, DESeq2Options
 from genexai.de.engines import check_engine
 from genexai.de.torch import check_device_name
 from genexai.utils.files import atomic_write
@@ -90,7 +91,7 @@ def _key(counts: pd.DataFrame, metadata: pd.DataFrame, opts: DESeq2Options, infe
     if inference != "default":
         options["inference"] = inference
     if inference == "r":
-        from genexai.de.r import r_versions
+        from genexai.de.r.session import r_versions
 
         options["r"] = r_versions(["DESeq2"])
     return content_key(options, counts)

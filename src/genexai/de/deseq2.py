@@ -10,8 +10,6 @@ are not informed by the samples the classifier is evaluated on.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,54 +20,10 @@ from pydeseq2.inference import Inference
 from threadpoolctl import threadpool_limits
 
 from genexai.de.engines import make_inference
-from genexai.de.inputs import prepare_inputs
+from genexai.de.options import RESULT_COLUMNS, DESeq2Options
 from genexai.errors import ConfigError
 
 __all__ = ["RESULT_COLUMNS", "DESeq2Options", "fit_deseq2", "run_deseq2"]
-
-RESULT_COLUMNS: tuple[str, ...] = ("baseMean", "log2FoldChange", "lfcSE", "stat", "pvalue", "padj")
-
-
-@dataclass(frozen=True)
-class DESeq2Options:
-    """The options of one DESeq2 analysis that change its numbers (all enter the cache key).
-
-    Options that do not (processes, progress messages) and the inference engine are
-    arguments of :func:`fit_deseq2` / :func:`~genexai.de.cache.cached_deseq2` instead.
-
-    Attributes
-    ----------
-    design : str
-        Formula; covariates go before the tested variable, e.g. ``"~cell_line + condition"``.
-    contrast : sequence of str, optional
-        ``[variable, tested, reference]``; default: last design term, tested = the
-        non-reference level (see :func:`~genexai.de.inputs.resolve_contrast`).
-    ref_level : str, optional
-        Reference level of the tested variable (class 0); default alphabetical first.
-    alpha : float
-        FDR level used by independent filtering.
-    lfc_shrink : bool
-        Replace log2FoldChange/lfcSE by apeGLM-shrunk values (p-values unchanged).
-    cooks_filter, independent_filter, refit_cooks : bool
-        PyDESeq2 options, same defaults.
-    continuous : sequence of str
-        Design variables to fit as numeric slopes; all others are categorical.
-    """
-
-    design: str = "~condition"
-    contrast: Sequence[str] | None = None
-    ref_level: str | None = None
-    alpha: float = 0.05
-    lfc_shrink: bool = False
-    cooks_filter: bool = True
-    independent_filter: bool = True
-    refit_cooks: bool = True
-    continuous: Sequence[str] = ()
-
-    def prepare(self, counts: pd.DataFrame, metadata: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-        """:func:`~genexai.de.inputs.prepare_inputs` with these options."""
-        return prepare_inputs(counts, metadata, self.design, self.contrast, self.ref_level, self.continuous)
-
 
 def fit_deseq2(
     counts: pd.DataFrame,
@@ -174,7 +128,7 @@ def run_deseq2(counts: pd.DataFrame, metadata: pd.DataFrame, **kwargs: Any) -> p
         stat, pvalue, padj``; genes PyDESeq2 could not test have NaN statistics.
     """
     if kwargs.get("inference") == "r":
-        from genexai.de.r import r_deseq2
+        from genexai.de.r.deseq2 import r_deseq2
 
         return r_deseq2(counts, metadata, **{k: v for k, v in kwargs.items() if k not in ("inference", "device", "n_cpus", "quiet")})
     return fit_deseq2(counts, metadata, **kwargs)[0]

@@ -36,16 +36,11 @@ def check_de_config(de_cfg) -> None:
     """
     from genexai.de.torch import check_device_name, resolve_device
 
-    from genexai.de.dispatch import REGISTRY
-
     engine = check_engine(de_cfg.get("inference", "default"))
     device = de_cfg.get("device", "cpu")
     check_device_name(device)
     if engine == "torch":
         resolve_device(device)
-    name = de_cfg.get("name", "deseq2")
-    if name in REGISTRY:
-        REGISTRY[name](**{k: de_cfg[k] for k in ("inference",) if k in de_cfg}).check_available()
 
 
 def make_inference(inference: str = "default", device: str = "cpu", n_cpus: int = 1) -> Inference:

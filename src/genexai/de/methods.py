@@ -17,7 +17,7 @@ class DESeq2Method(DEMethod):
 
     def check_available(self) -> None:
         if self.inference == "r":
-            from genexai.de.r import require_r
+            from genexai.de.r.session import require_r
 
             require_r(("DESeq2",), method="de.inference=r")
 

@@ -36,7 +36,7 @@ import pandas as pd
 from scipy.stats import false_discovery_control, mannwhitneyu, norm
 
 from genexai.data.preprocess import median_of_ratios_log_geomeans, size_factors
-from genexai.de.deseq2 import RESULT_COLUMNS
+from genexai.de.options import RESULT_COLUMNS
 from genexai.de.inputs import align_metadata, design_variables, resolve_contrast, validate_counts
 from genexai.errors import ConfigError
 

@@ -15,7 +15,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from genexai.data.datamodule import RNASeqDataModule
-from genexai.de import build_de_method
+from genexai.de import DEMethod, build_de_method
 from genexai.de import check_de_config as check_de_engine
 from genexai.estimators import Estimator
 from genexai.errors import ConfigError
@@ -38,11 +38,12 @@ DE_GENE_SETS = ("all", "expressed", "model")
 
 
 def check_de_config(de_cfg: DictConfig) -> None:
-    """Refuse a bad DE option (gene set, inference engine, device) before any training, not after it."""
+    """Refuse a bad DE option (gene set, inference engine, device, an R engine without R) before any training."""
     check_de_engine(de_cfg)
     which = de_cfg.get("genes", "all")
     if which not in DE_GENE_SETS:
         raise ConfigError(f"de.genes must be one of {list(DE_GENE_SETS)}, got {which!r}")
+    build_de_method(de_cfg).check_available()
 
 
 def de_gene_sets(datamodule: RNASeqDataModule, which: str) -> tuple[list[str], list[str] | None]:
@@ -84,13 +85,24 @@ def run_de_baseline(datamodule: RNASeqDataModule, de_cfg: DictConfig) -> tuple[p
     ``torch`` engine (on ``de_cfg.device``), see :mod:`genexai.de.torch`.
     """
     check_de_config(de_cfg)
+    table, cache_hit, kept = _fit_on_training(datamodule, de_cfg, build_de_method(de_cfg))
+    return (table if kept is None else table.loc[kept]), cache_hit
+
+
+def _fit_on_training(
+    datamodule: RNASeqDataModule, de_cfg: DictConfig, method: DEMethod
+) -> tuple[pd.DataFrame, bool, list[str] | None]:
+    """``method`` on the training samples' raw counts of ``de.genes``' fit, with ``de``'s design and class A as reference.
+
+    Returns the table, whether it came from the cache, and the rows to keep (:func:`de_gene_sets`).
+    """
     train = datamodule.raw_counts("train")
     counts = pd.DataFrame(train.X, index=train.obs_names, columns=train.var_names)
     fitted, kept = de_gene_sets(datamodule, de_cfg.get("genes", "all"))
-    table, cache_hit = build_de_method(de_cfg).test(
+    table, cache_hit = method.test(
         counts[fitted], train.obs, design=de_cfg.get("design") or datamodule.design, ref_level=datamodule.class_names[0]
     )
-    return (table if kept is None else table.loc[kept]), cache_hit
+    return table, cache_hit, kept
 
 
 def run_ceiling(datamodule: RNASeqDataModule, de_cfg: DictConfig, de: pd.DataFrame, comparison_cfg: DictConfig) -> pd.DataFrame | None:
@@ -109,12 +121,7 @@ def run_ceiling(datamodule: RNASeqDataModule, de_cfg: DictConfig, de: pd.DataFra
     except ConfigError as err:
         log.info("inter-tool ceiling (%s vs %s hits) skipped: %s", other, de_name, err)
         return None
-    train = datamodule.raw_counts("train")
-    counts = pd.DataFrame(train.X, index=train.obs_names, columns=train.var_names)
-    fitted, _ = de_gene_sets(datamodule, de_cfg.get("genes", "all"))
-    table, _ = method.test(
-        counts[fitted], train.obs, design=de_cfg.get("design") or datamodule.design, ref_level=datamodule.class_names[0]
-    )
+    table, _, _ = _fit_on_training(datamodule, de_cfg, method)
     return ceiling_rows(
         de, table, other, datamodule.gene_names, de_name=de_name, alpha=comparison_cfg.alpha,
         lfc_threshold=comparison_cfg.lfc_threshold, ks=list(comparison_cfg.ks),

@@ -1,4 +1,4 @@
-"""R's engines as DE baselines: edgeR quasi-likelihood, limma-voom, and R's DESeq2 itself.
+"""R's engines as DE baselines: edgeR quasi-likelihood and limma-voom (R's DESeq2: :mod:`~genexai.de.r.deseq2`).
 
 Inputs are validated and the contrast resolved by the same code as PyDESeq2's
 (:func:`~genexai.de.inputs.prepare_inputs`: reference level first, covariates as
@@ -8,16 +8,17 @@ Results are cached like DESeq2's, keyed by the R and package versions.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import pandas as pd
 
 from genexai.de.inputs import prepare_inputs
+from genexai.de.options import RESULT_COLUMNS
 from genexai.de.method import DEMethod
 from genexai.de.r import scripts
 from genexai.de.r.session import call_r, r_versions, require_r
 
-__all__ = ["EdgeRMethod", "LimmaVoomMethod", "r_deseq2"]
+__all__ = ["EdgeRMethod", "LimmaVoomMethod"]
 
 
 class _RMethod(DEMethod):
@@ -33,7 +34,6 @@ class _RMethod(DEMethod):
         self, counts: pd.DataFrame, obs: pd.DataFrame, *, design: str, ref_level: str | None
     ) -> tuple[pd.DataFrame, bool]:
         from genexai.de.cache import cached_fit, content_key, design_fingerprint  # late: pyarrow, PyDESeq2
-        from genexai.de.deseq2 import RESULT_COLUMNS
 
         meta, (variable, tested, reference) = prepare_inputs(counts, obs, design, None, ref_level)
         self.check_available()
@@ -66,22 +66,3 @@ class LimmaVoomMethod(_RMethod):
     name = "limma_voom"
     packages = ("edgeR", "limma")
     source = scripts.LIMMA_VOOM
-
-
-def r_deseq2(counts: pd.DataFrame, metadata: pd.DataFrame, **options: Any) -> pd.DataFrame:
-    """R's DESeq2 (``DESeq`` + ``results``) on validated inputs; the table of :func:`~genexai.de.deseq2.run_deseq2`.
-
-    ``options`` are the fields of :class:`~genexai.de.deseq2.DESeq2Options`; ``continuous``
-    covariates are numeric columns, the rest factors, as for PyDESeq2. ``lfc_shrink``
-    needs R's apeglm package.
-    """
-    from genexai.de.deseq2 import RESULT_COLUMNS, DESeq2Options
-
-    opts = DESeq2Options(**options)
-    meta, (variable, tested, reference) = opts.prepare(counts, metadata)
-    require_r(("DESeq2", "apeglm") if opts.lfc_shrink else ("DESeq2",), method="de.inference=r")
-    return call_r(
-        scripts.DESEQ2, counts, meta, design=opts.design, variable=variable, tested=tested, reference=reference,
-        alpha=float(opts.alpha), cooks_filter=bool(opts.cooks_filter), independent_filter=bool(opts.independent_filter),
-        refit_cooks=bool(opts.refit_cooks), lfc_shrink=bool(opts.lfc_shrink),
-    ).loc[:, list(RESULT_COLUMNS)]  # fmt: skip

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -144,6 +144,4 @@ def _r_value(value: Any) -> Any:
         return robjects.FloatVector([float(value)])
     if isinstance(value, str):
         return robjects.StrVector([value])
-    if isinstance(value, Mapping):
-        raise TypeError("mappings are not passed to R")
     return robjects.StrVector([str(item) for item in value])

@@ -1,0 +1,56 @@
+"""The options of a DESeq2 analysis and its result columns: light, so every engine (PyDESeq2,
+torch, R) and the cache can share them without importing each other."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from genexai.de.inputs import prepare_inputs
+
+__all__ = ["RESULT_COLUMNS", "DESeq2Options"]
+
+RESULT_COLUMNS: tuple[str, ...] = ("baseMean", "log2FoldChange", "lfcSE", "stat", "pvalue", "padj")
+
+
+@dataclass(frozen=True)
+class DESeq2Options:
+    """The options of one DESeq2 analysis that change its numbers (all enter the cache key).
+
+    Options that do not (processes, progress messages) and the inference engine are
+    arguments of :func:`fit_deseq2` / :func:`~genexai.de.cache.cached_deseq2` instead.
+
+    Attributes
+    ----------
+    design : str
+        Formula; covariates go before the tested variable, e.g. ``"~cell_line + condition"``.
+    contrast : sequence of str, optional
+        ``[variable, tested, reference]``; default: last design term, tested = the
+        non-reference level (see :func:`~genexai.de.inputs.resolve_contrast`).
+    ref_level : str, optional
+        Reference level of the tested variable (class 0); default alphabetical first.
+    alpha : float
+        FDR level used by independent filtering.
+    lfc_shrink : bool
+        Replace log2FoldChange/lfcSE by apeGLM-shrunk values (p-values unchanged).
+    cooks_filter, independent_filter, refit_cooks : bool
+        PyDESeq2 options, same defaults.
+    continuous : sequence of str
+        Design variables to fit as numeric slopes; all others are categorical.
+    """
+
+    design: str = "~condition"
+    contrast: Sequence[str] | None = None
+    ref_level: str | None = None
+    alpha: float = 0.05
+    lfc_shrink: bool = False
+    cooks_filter: bool = True
+    independent_filter: bool = True
+    refit_cooks: bool = True
+    continuous: Sequence[str] = ()
+
+    def prepare(self, counts: pd.DataFrame, metadata: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+        """:func:`~genexai.de.inputs.prepare_inputs` with these options."""
+        return prepare_inputs(counts, metadata, self.design, self.contrast, self.ref_level, self.continuous)
