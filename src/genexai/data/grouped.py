@@ -65,7 +65,7 @@ def grouped_split(
     parts = {"train": train, "val": val, "test": test}
     for cls in np.unique(labels):
         for name, index in parts.items():
-            needed = MIN_SAMPLES_PER_CLASS if name == "train" else int(len(index) > 0 or name == "train")
+            needed = MIN_SAMPLES_PER_CLASS if name == "train" else int(len(index) > 0)
             have = int((labels[index] == cls).sum())
             if have < needed:
                 raise DataError(

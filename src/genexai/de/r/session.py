@@ -82,12 +82,11 @@ def _r_counts(counts: pd.DataFrame) -> Any:
     if values.max(initial=0) > np.iinfo(np.int32).max:
         raise ConfigError("a count exceeds R's integer range (2^31 - 1); R's DE engines cannot take it")
     # R is column-major: the samples x genes rows, read in C order, are the genes x samples columns.
-    matrix = robjects.r.matrix(
+    return robjects.r.matrix(
         robjects.IntVector(np.ascontiguousarray(values, dtype=np.int32).ravel()),
         nrow=counts.shape[1], ncol=counts.shape[0],
         dimnames=robjects.r.list(robjects.StrVector(counts.columns.astype(str)), robjects.StrVector(counts.index.astype(str))),
     )  # fmt: skip
-    return matrix
 
 
 def _r_coldata(meta: pd.DataFrame) -> Any:
