@@ -7,6 +7,8 @@ harness can ask whether attributions or DESeq2 are closer to it.
 Model (METHODS.md): ``x_ij ~ NB(mean = s_i · q_ij, dispersion α_j)`` with
 ``q_ij = μ_j · 2^(β_j · [i in B])``, log-normal ``μ_j``, and
 ``α_j = (a1 / μ_j + a0) · exp(ε_j)`` — DESeq2's dispersion trend plus log-normal scatter.
+With ``n_groups = K > 2`` the exponent is ``β_jk`` of the sample's group k (0 for the
+reference), each non-reference level with its own DE genes against the reference.
 
 Alternatively the pairs ``(μ_j, α_j)`` are drawn from a real dataset
 (``simulate_counts(params=nb_params_from_counts(real_counts))``): the genes then have
@@ -16,7 +18,7 @@ unlike the spike-in datasets of :mod:`genexai.datasets.spikein`, which keep the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import anndata as ad
@@ -25,6 +27,7 @@ import pandas as pd
 
 from genexai.data.preprocess import median_of_ratios_log_geomeans, size_factors
 from genexai.data.source import read_source
+from genexai.datasets.groups import group_levels, random_groups, truth_columns
 from genexai.errors import ConfigError
 
 __all__ = ["simulate_counts", "nb_params_from_counts", "nb_params_from_csv"]
@@ -123,18 +126,20 @@ def simulate_counts(
     dispersion_scatter: float = 0.5,
     size_factor_sd: float = 0.25,
     class_balance: float = 0.5,
-    class_names: tuple[str, str] = ("A", "B"),
+    class_names: Sequence[str] | None = None,
     seed: int = 0,
     params: pd.DataFrame | Mapping | None = None,
+    n_groups: int = 2,
 ) -> ad.AnnData:
-    """Simulate raw counts for a two-group experiment.
+    """Simulate raw counts for an experiment of ``n_groups`` groups (two by default).
 
     Parameters
     ----------
     n_samples, n_genes
         Size of the count matrix (samples × genes).
     de_fraction
-        Fraction of genes with a non-zero log2 fold change (0 gives a null dataset).
+        Fraction of genes with a non-zero log2 fold change (0 gives a null dataset); with
+        more than two groups, per contrast (drawn independently, so a gene may be DE in several).
     lfc_mean, lfc_sd
         ``|β_j| ~ |N(lfc_mean, lfc_sd)|`` for DE genes; the sign is random (half up in B).
     log_mean_mu, log_sd_mu
@@ -144,7 +149,9 @@ def simulate_counts(
     size_factor_sd
         Sd of log size factors (library-size variation between samples).
     class_balance
-        Fraction of samples in group B.
+        Fraction of samples in group B (two groups only; more are split near-equally).
+    class_names
+        Names of the levels, reference first; ``None`` = "A", "B", "C", ...
     seed
         Seed of the random generator; the same seed gives the same dataset.
     params
@@ -154,11 +161,22 @@ def simulate_counts(
         means and the dispersion trend (``log_mean_mu`` … ``dispersion_scatter`` are
         then unused); ``var["source_gene"]`` names the real gene behind each one.
         ``None`` (default) keeps the parametric model and its exact random stream.
+    n_groups
+        Number of groups K. Every non-reference level gets its own DE genes against the
+        reference (the first level). Two groups write ``var["is_de"]`` and
+        ``var["true_log2fc"]`` (B vs A); more write ``var["is_de"]`` (DE in any contrast)
+        and ``var["is_de_<level>"]``, ``var["true_log2fc_<level>"]`` per non-reference
+        level (:func:`~genexai.datasets.groups.truth_columns`).
     """
+    levels = group_levels(n_groups, class_names)
+    if n_groups > 2 and class_balance != 0.5:
+        raise ValueError(f"class_balance={class_balance} applies to two groups only; n_groups={n_groups} splits near-equally")
     rng = np.random.default_rng(seed)
-    n_b = int(round(n_samples * class_balance))
-    in_b = np.zeros(n_samples, dtype=bool)
-    in_b[rng.choice(n_samples, n_b, replace=False)] = True
+    if n_groups == 2:  # the historical draw, kept so that two-group datasets do not change
+        group = np.zeros(n_samples, dtype=np.int64)
+        group[rng.choice(n_samples, int(round(n_samples * class_balance)), replace=False)] = 1
+    else:
+        group = random_groups(rng, n_samples, n_groups)
 
     source_gene = None
     if params is None:
@@ -170,30 +188,34 @@ def simulate_counts(
         mu, dispersion = real_mu[pick], real_dispersion[pick]
         source_gene = real_names[pick] if real_names is not None else pick
     n_de = int(round(de_fraction * n_genes))
-    is_de = np.zeros(n_genes, dtype=bool)
-    is_de[rng.choice(n_genes, n_de, replace=False)] = True
-    lfc = np.zeros(n_genes)
-    lfc[is_de] = np.abs(rng.normal(lfc_mean, lfc_sd, n_de)) * rng.choice([-1.0, 1.0], n_de)
+    # Row k - 1: contrast k vs the reference; the reference row of `effects` stays 0.
+    is_de = np.zeros((n_groups - 1, n_genes), dtype=bool)
+    effects = np.zeros((n_groups, n_genes))
+    for k in range(1, n_groups):
+        is_de[k - 1, rng.choice(n_genes, n_de, replace=False)] = True
+        effects[k, is_de[k - 1]] = np.abs(rng.normal(lfc_mean, lfc_sd, n_de)) * rng.choice([-1.0, 1.0], n_de)
 
     size_factors = np.exp(rng.normal(0.0, size_factor_sd, n_samples))
-    mean = size_factors[:, None] * mu[None, :] * np.exp2(np.outer(in_b, lfc))
+    mean = size_factors[:, None] * mu[None, :] * np.exp2(effects[group])
     # NB(mean m, dispersion α) as numpy's (n, p): n = 1/α, p = n / (n + m).
     n = 1.0 / dispersion
     counts = rng.negative_binomial(n[None, :], n[None, :] / (n[None, :] + mean)).astype(np.int64)
 
     obs = pd.DataFrame(
-        {"condition": pd.Categorical(np.where(in_b, class_names[1], class_names[0]), categories=list(class_names))},
+        {"condition": pd.Categorical(np.asarray(levels)[group], categories=levels)},
         index=pd.Index([f"sample_{i:04d}" for i in range(n_samples)], name="sample"),
     )
     obs["true_size_factor"] = size_factors
     var = pd.DataFrame(
-        {"is_de": is_de, "true_log2fc": lfc, "true_base_mean": mu, "true_dispersion": dispersion},
+        {**truth_columns(is_de, effects[1:], levels), "true_base_mean": mu, "true_dispersion": dispersion},
         index=pd.Index([f"gene_{j:05d}" for j in range(n_genes)], name="gene"),
     )
     if source_gene is not None:
         var["source_gene"] = source_gene
     adata = ad.AnnData(X=counts, obs=obs, var=var)
     adata.uns["source"] = {"simulated": True, "seed": seed}
+    if n_groups > 2:
+        adata.uns["source"]["n_groups"] = n_groups
     if params is not None:
         adata.uns["source"]["params"] = dict(getattr(params, "attrs", {}).get("source", {"from": "given table"}))
     return adata
