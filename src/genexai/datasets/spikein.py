@@ -22,10 +22,17 @@ which thins EVERY count of every sample by ``2^(−library_thin_log2)`` (seqgend
 ``thin_all``, a lower sequencing depth); then the non-DE genes' only change is that
 library-size factor. The two thinnings compose into one binomial draw with probability
 ``2^(−library_thin_log2 − down_j)``, which has exactly the law of thinning twice.
+
+``n_groups = K > 2`` generalises this the way seqgendiff's ``thin_diff`` does: with
+group effects ``e_ref = 0`` and ``e_k`` (the planted log2 fold change of contrast k vs
+the reference, 0 where gene j is not planted in it), every sample of group k is thinned
+by ``2^(e_k − max_l e_l)``: the highest group keeps its counts and
+``E[x'_k] / E[x'_ref] = 2^(e_k)`` for every contrast. With two groups this is the rule above.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +43,10 @@ import pandas as pd
 from genexai.data.preprocess import median_of_ratios_log_geomeans, size_factors
 from genexai.data.source import read_source
 from genexai.data.validate import MIN_SAMPLES_PER_CLASS, validate_adata
+from genexai.datasets.groups import group_levels, random_groups, truth_columns
 from genexai.errors import ConfigError
 
-__all__ = ["binomial_thin", "draw_log2fc", "spike_in", "spikein_from_csv", "LFC_DISTRIBUTIONS"]
+__all__ = ["binomial_thin", "binomial_thin_groups", "draw_log2fc", "spike_in", "spikein_from_csv", "LFC_DISTRIBUTIONS"]
 
 #: Shapes of the |log2 fold change| distribution of the spiked genes.
 LFC_DISTRIBUTIONS = ("normal", "fixed")
@@ -52,6 +60,8 @@ def binomial_thin(
     library_thin_log2: float = 0.0,
 ) -> np.ndarray:
     """Impose log2 fold changes (B vs A) on real counts by thinning the lower group.
+
+    The two-group case of :func:`binomial_thin_groups` (group A the reference).
 
     Parameters
     ----------
@@ -71,22 +81,64 @@ def binomial_thin(
     numpy.ndarray
         New int64 counts; entries with thinning probability 1 are copied unchanged.
     """
-    counts = np.asarray(counts)
     in_b = np.asarray(in_b, dtype=bool)
     log2fc = np.asarray(log2fc, dtype=np.float64)
-    if counts.ndim != 2 or in_b.shape != (counts.shape[0],) or log2fc.shape != (counts.shape[1],):
-        raise ValueError(f"shapes: counts {counts.shape}, in_b {in_b.shape}, log2fc {log2fc.shape} do not match")
-    if not np.isfinite(log2fc).all():
+    if in_b.ndim != 1 or log2fc.ndim != 1:
+        raise ValueError(f"shapes: in_b {in_b.shape} and log2fc {log2fc.shape} must be vectors")
+    return binomial_thin_groups(counts, in_b.astype(np.int64), np.vstack([np.zeros_like(log2fc), log2fc]), rng, library_thin_log2)
+
+
+def binomial_thin_groups(
+    counts: np.ndarray,
+    group: np.ndarray,
+    effects: np.ndarray,
+    rng: np.random.Generator,
+    library_thin_log2: float = 0.0,
+) -> np.ndarray:
+    """Impose per-group log2 effects on real counts by thinning every group below the highest.
+
+    Parameters
+    ----------
+    counts
+        Raw integer counts, samples × genes, all from one condition.
+    group
+        Group code per sample, an index into the rows of ``effects``.
+    effects
+        Groups × genes log2 effects; only differences between groups matter (row 0 = 0
+        makes row k the log2 fold change of group k vs group 0).
+    rng
+        Random generator (only the thinned entries consume draws).
+    library_thin_log2
+        Extra thinning of every count by ``2^(−library_thin_log2)`` (lower depth); 0 = none.
+
+    Returns
+    -------
+    numpy.ndarray
+        New int64 counts; sample i of group k keeps gene j with probability
+        ``2^(effects[k, j] − max_l effects[l, j] − library_thin_log2)``; entries with
+        probability 1 are copied unchanged.
+    """
+    counts = np.asarray(counts)
+    group = np.asarray(group)
+    effects = np.asarray(effects, dtype=np.float64)
+    if (
+        counts.ndim != 2 or effects.ndim != 2 or group.shape != (counts.shape[0],) or effects.shape[1] != counts.shape[1]
+    ):
+        raise ValueError(f"shapes: counts {counts.shape}, group {group.shape}, effects {effects.shape} do not match")
+    if group.size and not (np.issubdtype(group.dtype, np.integer) and 0 <= group.min() and group.max() < effects.shape[0]):
+        raise ValueError(f"group codes must be integers in 0..{effects.shape[0] - 1}")
+    if not np.isfinite(effects).all():
         raise ConfigError("spike-in log2 fold changes must be finite")
     if not (np.isfinite(library_thin_log2) and library_thin_log2 >= 0):
         raise ConfigError(f"library_thin_log2 must be >= 0 (thinning only removes reads), got {library_thin_log2}")
     out = counts.astype(np.int64, copy=True)
-    columns = np.arange(counts.shape[1]) if library_thin_log2 > 0 else np.flatnonzero(log2fc != 0)
+    varies = (effects != effects[:1]).any(axis=0)
+    columns = np.arange(counts.shape[1]) if library_thin_log2 > 0 else np.flatnonzero(varies)
     if columns.size == 0:
         return out
-    c = log2fc[columns]
-    # log2 of the kept fraction: group A goes down by max(c, 0), group B by max(-c, 0).
-    down = np.where(in_b[:, None], np.maximum(-c, 0.0)[None, :], np.maximum(c, 0.0)[None, :])
+    e = effects[:, columns]
+    # log2 of the kept fraction: each group goes down by its distance to the highest group.
+    down = (e.max(axis=0)[None, :] - e)[group]
     prob = np.exp2(-(down + library_thin_log2))
     block = out[:, columns]
     thinned = prob < 1.0
@@ -130,10 +182,11 @@ def spike_in(
     up_fraction: float = 0.5,
     min_base_mean: float = 10.0,
     library_thin_log2: float = 0.0,
-    class_names: tuple[str, str] = ("A", "B"),
+    class_names: Sequence[str] | None = None,
     seed: int = 0,
+    n_groups: int = 2,
 ) -> ad.AnnData:
-    """Two random groups of real one-condition samples with planted DE genes.
+    """Random groups (two by default) of real one-condition samples with planted DE genes.
 
     Parameters
     ----------
@@ -141,10 +194,12 @@ def spike_in(
         Raw counts of samples from ONE condition (e.g. :func:`~genexai.data.source.read_source`).
     n_samples
         Samples drawn at random (without replacement) from ``adata``; ``None`` = all.
-        Group B gets ``n_samples // 2``, group A the rest.
+        Group B gets ``n_samples // 2``, group A the rest; with ``n_groups > 2`` the
+        groups' sizes differ by at most one.
     de_fraction, n_de
         Number of DE genes: ``n_de`` if given, else ``round(de_fraction · n_genes)``
-        (of all genes); they are drawn among the eligible genes.
+        (of all genes); they are drawn among the eligible genes. With ``n_groups > 2``,
+        per contrast, drawn independently (a gene may be planted in several contrasts).
     lfc_distribution, lfc_mean, lfc_sd, up_fraction
         See :func:`draw_log2fc`; ``up_fraction`` of the DE genes go up in B.
     min_base_mean
@@ -153,31 +208,37 @@ def spike_in(
     library_thin_log2
         Thin every count by ``2^(−library_thin_log2)`` as well (0 = real depth).
     class_names
-        Names of the two groups in ``obs["condition"]``; log2 fold changes are B vs A.
+        Names of the groups in ``obs["condition"]``, reference first; ``None`` = "A",
+        "B", "C", ...; log2 fold changes are of each level vs the reference.
     seed
         Seed of the generator choosing samples, groups, genes, effects and thinning.
+    n_groups
+        Number of groups K; every non-reference level gets its own planted genes vs the
+        reference, imposed by :func:`binomial_thin_groups`.
 
     Returns
     -------
     anndata.AnnData
-        ``X`` raw int64 counts; ``obs``: ``condition`` (categorical A/B),
-        ``source_sample``, ``source_condition`` and the source's other metadata columns;
-        ``var``: ``is_de``, ``true_log2fc`` (B vs A, 0 for non-DE), ``spike_eligible``,
+        ``X`` raw int64 counts; ``obs``: ``condition`` (categorical, the K levels in
+        order), ``source_sample``, ``source_condition`` and the source's other metadata
+        columns; ``var``: ``is_de``, ``true_log2fc`` (B vs A, 0 for non-DE) — with K > 2
+        instead ``is_de`` (planted in any contrast), ``is_de_<level>`` and
+        ``true_log2fc_<level>`` per non-reference level — then ``spike_eligible``,
         ``source_base_mean``; ``uns["spikein"]``: every parameter and the group sizes.
     """
+    levels = group_levels(n_groups, class_names)
     rng = np.random.default_rng(seed)
     x_all = np.asarray(adata.X)
     n_total, n_genes = x_all.shape
     n_samples = n_total if n_samples is None else int(n_samples)
-    if not 2 * MIN_SAMPLES_PER_CLASS <= n_samples <= n_total:
+    if not n_groups * MIN_SAMPLES_PER_CLASS <= n_samples <= n_total:
         raise ConfigError(
             f"spike-in n_samples={n_samples}: the source has {n_total} samples of this condition; "
-            f"choose between {2 * MIN_SAMPLES_PER_CLASS} and {n_total} (or null for all)"
+            f"choose between {n_groups * MIN_SAMPLES_PER_CLASS} and {n_total} (or null for all)"
         )
     chosen = np.sort(rng.choice(n_total, n_samples, replace=False))
     counts = x_all[chosen]
-    in_b = np.zeros(n_samples, dtype=bool)
-    in_b[rng.permutation(n_samples)[: n_samples // 2]] = True
+    group = random_groups(rng, n_samples, n_groups)
 
     base_mean = (counts / size_factors(counts, median_of_ratios_log_geomeans(counts))[:, None]).mean(axis=0)
     eligible = base_mean >= min_base_mean
@@ -187,15 +248,17 @@ def spike_in(
             f"spike-in asks for {n_de} DE genes but only {int(eligible.sum())} of {n_genes} genes have a base mean "
             f">= min_base_mean={min_base_mean}; lower de_fraction/n_de or min_base_mean"
         )
-    de_index = np.sort(rng.choice(np.flatnonzero(eligible), n_de, replace=False))
-    log2fc = np.zeros(n_genes)
-    log2fc[de_index] = draw_log2fc(n_de, rng, lfc_distribution, lfc_mean, lfc_sd, up_fraction)
-    thinned = binomial_thin(counts, in_b, log2fc, rng, library_thin_log2)
+    # Row k: group k's log2 effect; the reference row stays 0, so row k is contrast k vs it.
+    effects = np.zeros((n_groups, n_genes))
+    for k in range(1, n_groups):
+        de_index = np.sort(rng.choice(np.flatnonzero(eligible), n_de, replace=False))
+        effects[k, de_index] = draw_log2fc(n_de, rng, lfc_distribution, lfc_mean, lfc_sd, up_fraction)
+    thinned = binomial_thin_groups(counts, group, effects, rng, library_thin_log2)
 
     source_obs = adata.obs.iloc[chosen]
     obs = pd.DataFrame(
         {
-            "condition": pd.Categorical(np.where(in_b, class_names[1], class_names[0]), categories=list(class_names)),
+            "condition": pd.Categorical(np.asarray(levels)[group], categories=levels),
             "source_sample": source_obs.index.astype(str),
         },
         index=pd.Index(source_obs.index.astype(str), name="sample"),
@@ -204,8 +267,9 @@ def spike_in(
         name = "source_condition" if column == "condition" else column
         if name not in obs:
             obs[name] = source_obs[column].to_numpy()
+    truth = truth_columns(effects[1:] != 0, effects[1:], levels)
     var = pd.DataFrame(
-        {"is_de": log2fc != 0, "true_log2fc": log2fc, "spike_eligible": eligible, "source_base_mean": base_mean},
+        {**truth, "spike_eligible": eligible, "source_base_mean": base_mean},
         index=pd.Index(adata.var_names.astype(str), name="gene"),
     )
     out = ad.AnnData(X=thinned, obs=obs, var=var)
@@ -213,9 +277,9 @@ def spike_in(
     out.uns["spikein"] = {
         "method": "binomial thinning of the lower group (Gerard 2020; seqgendiff thin_2group, relative=TRUE)",
         "n_samples": n_samples,
-        "n_per_group": {class_names[0]: int((~in_b).sum()), class_names[1]: int(in_b.sum())},
+        "n_per_group": {level: int((group == k).sum()) for k, level in enumerate(levels)},
         "n_de": n_de,
-        "n_up": int((log2fc > 0).sum()),
+        "n_up": int((effects[1] > 0).sum()),
         "n_eligible": int(eligible.sum()),
         "de_fraction": float(de_fraction),
         "lfc_distribution": lfc_distribution,
@@ -226,7 +290,14 @@ def spike_in(
         "library_thin_log2": float(library_thin_log2),
         "seed": int(seed),
     }
-    validate_adata(out, "condition", source="spike-in dataset")
+    if n_groups > 2:
+        out.uns["spikein"].update(
+            method="binomial thinning of every group below the highest (Gerard 2020; seqgendiff thin_diff)",
+            n_groups=n_groups,
+            n_de_any=int(truth["is_de"].sum()),
+            n_up={level: int((effects[k] > 0).sum()) for k, level in enumerate(levels) if k > 0},
+        )
+    validate_adata(out, "condition", source="spike-in dataset", n_classes=n_groups)
     return out
 
 
