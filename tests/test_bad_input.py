@@ -135,7 +135,8 @@ DATA_CASES: dict[str, tuple[Callable[[Path], list[str]], tuple[str, ...]]] = {
     "duplicated_gene": (_edit_counts(lambda c: c.set_axis(["g1", *c.columns[1:]], axis=1)), ("duplicated gene ID",)),
     "metadata_missing_samples": (_edit_meta(lambda m: m.drop(index=["s3"])), ("have no metadata row",)),
     "one_condition_level": (_edit_meta(lambda m: m.assign(condition="ctl")), ("one level only",)),
-    "three_condition_levels": (_edit_meta(lambda m: _set(_set(m, 0, 0, "x"), 2, 0, "x")), ("expected 2",)),
+    # Three levels are fine (multi-class); a third level with too few samples to train on is not.
+    "third_level_too_small": (_edit_meta(lambda m: _set(_set(m, 0, 0, "x"), 2, 0, "x")), ("class 'x'", "too few samples")),
     "h5ad_counts_in_layer": (_h5ad_counts_in_layer, ("data.h5ad", "layer")),
     "missing_file": (lambda tmp: [f"data.adata.counts_path={tmp / 'nope.csv'}", f"data.adata.metadata_path={tmp / 'm.csv'}"],
                      ("nope.csv", "not found")),

@@ -58,9 +58,8 @@ def _bad(counts: pd.DataFrame, meta: pd.DataFrame, case: str):
         meta = meta.rename(columns={"condition": "group"})
     elif case == "one_level":
         meta["condition"] = "ctl"
-    elif case == "three_levels":
+    elif case == "third_level_of_one_sample":
         meta.iloc[0, 0] = "other"
-        meta.iloc[1, 0] = "other"
     elif case == "one_sample_class":
         meta["condition"] = ["ctl"] * 7 + ["trt"]
     elif case == "zero_sample":
@@ -79,7 +78,7 @@ CASES = {
     "meta_not_in_counts": "have no counts row",
     "no_condition": "condition column 'condition' not found",
     "one_level": "one level only",
-    "three_levels": "expected 2",
+    "third_level_of_one_sample": "class 'other' has 1 sample(s)",
     "one_sample_class": "at least 2 per class",
     "zero_sample": "zero counts for every gene",
 }

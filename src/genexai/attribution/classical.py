@@ -161,8 +161,8 @@ class TreeShap(ClassicalAttribution):
         model = self.model
         booster = model.core.get_booster()
         contribs = np.asarray(booster.predict(xgboost.DMatrix(x), pred_contribs=True, **model._xgb_range()), dtype=np.float64)
-        if contribs.ndim == 3:  # multi-class: [n, k, G + 1]
-            contribs = contribs[:, target, :]
+        if contribs.ndim == 3:  # multi-class: [n, K, G + 1]; the log-odds of target vs the reference class 0
+            contribs = contribs[:, target, :] - contribs[:, 0, :]
         elif target != 1:  # binary: contributions to the class-1 log-odds; class 0's are their negatives
             contribs = -contribs
         values, bias = contribs[:, :-1], contribs[:, -1]
@@ -182,14 +182,16 @@ class _Linear(ClassicalAttribution):
             )
 
     def coef(self, target: int) -> tuple[np.ndarray, float]:
-        """Coefficients and intercept of class ``target``'s margin."""
+        """Coefficients and intercept of class ``target``'s margin (``K > 2``: its contrast with class 0's)."""
         core = self.model.core
         coef = np.asarray(core.coef_.toarray() if hasattr(core.coef_, "toarray") else core.coef_, dtype=np.float64)
         intercept = np.atleast_1d(np.asarray(core.intercept_, dtype=np.float64))
         if coef.shape[0] == 1:  # binary: one vector for class 1
             sign = 1.0 if target == 1 else -1.0
             return sign * coef[0], float(sign * intercept[0])
-        return coef[target], float(intercept[target])
+        if target == 0:
+            raise AttributionError(f"target=0 is the reference class of a {coef.shape[0]}-class model; choose 1..{coef.shape[0] - 1}")
+        return coef[target] - coef[0], float(intercept[target] - intercept[0])
 
 
 @register("coefficients")

@@ -12,8 +12,9 @@ from omegaconf import DictConfig, OmegaConf
 from genexai.attribution.base import CLASSICAL, model_kind
 from genexai.attribution.compute import MethodConfig, compute_attributions, method_configs, result_label
 from genexai.attribution.registry import available_methods, method_class
-from genexai.attribution.table import classical_importance_table
+from genexai.attribution.table import classical_importance_table, omnibus_rows
 from genexai.errors import AttributionError, ConfigError
+from genexai.utils.contrasts import CONTRAST, is_multiclass
 
 __all__ = ["attribute", "attribute_classical", "available_importance_methods", "compute_classical_importance"]
 
@@ -48,7 +49,12 @@ def attribute(
     table, info
         The tidy table (:func:`~genexai.attribution.table.classical_importance_table`
         columns, methods in configured order, each by rank) and ``label -> run record``
-        (``{"skipped": reason}`` for a skipped method).
+        (``{"skipped": reason}`` for a skipped method). With more than two classes every
+        method explains each class ``k`` against the reference class 0 (``attribution.target``
+        is then unused): a first column ``contrast`` (the tested level) holds one block per
+        method and contrast, followed by the ``omnibus`` rows of
+        :func:`~genexai.attribution.table.omnibus_rows`; ``seconds`` in a run record is then
+        the total over the contrasts and ``contrasts`` their number.
 
     Notes
     -----
@@ -60,9 +66,37 @@ def attribute(
     """
     if isinstance(attribution_cfg, DictConfig):
         attribution_cfg = OmegaConf.to_container(attribution_cfg, resolve=True)
+    if not is_multiclass(datamodule.class_names):
+        return _attribute_target(attribution_cfg, explained, datamodule, seed, methods, attribution_cfg.get("target", 1))
+    tables, info = [], {}
+    for target, level in enumerate(datamodule.class_names[1:], start=1):
+        table, target_info = _attribute_target(attribution_cfg, explained, datamodule, seed, methods, target)
+        tables.append(table.assign(**{CONTRAST: level}))
+        for label, item in target_info.items():
+            if label not in info:
+                info[label] = {**item, "contrasts": 1}
+                continue
+            info[label]["contrasts"] += 1
+            if "seconds" in item:
+                info[label]["seconds"] += item["seconds"]
+    per_contrast = pd.concat(tables, ignore_index=True)
+    if per_contrast.empty:
+        return per_contrast, info
+    columns = [CONTRAST, *[c for c in per_contrast.columns if c != CONTRAST]]
+    return pd.concat([per_contrast, omnibus_rows(per_contrast)], ignore_index=True)[columns], info
+
+
+def _attribute_target(
+    attribution_cfg: Mapping[str, Any],
+    explained: Any,
+    datamodule: Any,
+    seed: int,
+    methods: Sequence[MethodConfig] | None,
+    target: int,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """:func:`attribute` for one explained class ``target`` (against the reference class 0)."""
     classical = model_kind(explained) == CLASSICAL
     default_split = attribution_cfg.get("split", "train")
-    target = attribution_cfg.get("target", 1)
     skip = bool(attribution_cfg.get("skip_inapplicable", True))
     if methods is None:
         methods = explained.importance_methods if classical else attribution_cfg.get("methods")
@@ -88,8 +122,9 @@ def attribute(
             kinds[result_label(config)], directions[result_label(config)] = cls.shape, cls.direction
         tables.append(
             classical_importance_table(
-                values, y, datamodule.gene_names, datamodule.class_names, kinds, inputs=inputs, directions=directions
-            )
+                values, y, datamodule.gene_names, datamodule.class_names, kinds, inputs=inputs, directions=directions,
+                tested=target,
+            )  # fmt: skip
         )
     frames = [t for t in tables if len(t)]
     if not frames:

@@ -13,6 +13,7 @@ from torch import Tensor
 
 from genexai.attribution.base import GLOBAL, GLOBAL_SIGNED, PER_SAMPLE
 from genexai.errors import AttributionError
+from genexai.utils.contrasts import CONTRAST, OMNIBUS
 from genexai.utils.files import atomic_write
 
 
@@ -23,6 +24,7 @@ def importance_table(
     class_names: Sequence[str],
     inputs: Tensor | np.ndarray | None = None,
     directions: Mapping[str, str | None] | None = None,
+    tested: int = 1,
 ) -> pd.DataFrame:
     """Aggregate attributions ``[n, G]`` per method into a long table, one row per (method, gene).
 
@@ -38,6 +40,9 @@ def importance_table(
         The attributed (standardised) inputs and each method's
         :attr:`~genexai.attribution.base.AttributionMethod.direction`; with both, a
         ``direction`` column is added.
+    tested
+        The class the attributions explain against the reference class 0 (``K > 2``: one
+        table per contrast); ``signed_diff`` is its mean minus the reference's.
 
     Returns
     -------
@@ -46,7 +51,7 @@ def importance_table(
         ``importance`` is the mean ``|a|`` over samples; ``rank`` 1 is the most important gene
         of a method (ties broken by gene order, so the top-k set has exactly k genes);
         ``mean_<class>`` is the signed mean within a class; ``signed_diff`` is
-        ``mean_<class_names[1]> - mean_<class_names[0]>`` (positive: more evidence in the second class).
+        ``mean_<class_names[tested]> - mean_<class_names[0]>`` (positive: more evidence in the tested class).
         ``direction`` (NaN for unsigned methods) is positive when raising the gene's
         expression pushes toward class 1: ``mean(a · sign(x))`` for baseline methods,
         ``mean(a)`` for gradients. Unlike ``signed_diff`` it separates genes up and down
@@ -71,7 +76,7 @@ def importance_table(
         for code, cls in enumerate(class_names):
             in_class = codes == code
             frame[f"mean_{cls}"] = a[in_class].mean(axis=0) if in_class.any() else np.nan
-        frame["signed_diff"] = frame[f"mean_{class_names[1]}"] - frame[f"mean_{class_names[0]}"]
+        frame["signed_diff"] = frame[f"mean_{class_names[tested]}"] - frame[f"mean_{class_names[0]}"]
         if inputs is not None and directions is not None:
             frame["direction"] = _direction(a, inputs, directions.get(method))
         frames.append(frame.sort_values("rank", kind="stable"))
@@ -86,6 +91,7 @@ def classical_importance_table(
     kinds: Mapping[str, str] | None = None,
     inputs: Any = None,
     directions: Mapping[str, str | None] | None = None,
+    tested: int = 1,
 ) -> pd.DataFrame:
     """Tidy table of per-sample and global results, with the columns of :func:`importance_table`.
 
@@ -108,7 +114,9 @@ def classical_importance_table(
         kind = kinds.get(method) or (PER_SAMPLE if values.ndim == 2 else GLOBAL)
         if kind == PER_SAMPLE:
             direction = {method: directions.get(method, "baseline")}
-            table = importance_table({method: values}, labels, gene_names, class_names, inputs=inputs, directions=direction)
+            table = importance_table(
+                {method: values}, labels, gene_names, class_names, inputs=inputs, directions=direction, tested=tested
+            )
             frames.append(table.reindex(columns=columns))
             continue
         if values.shape != (len(gene_names),):
@@ -125,6 +133,29 @@ def classical_importance_table(
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)[columns]
+
+
+def omnibus_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Each method's class-agnostic ranking from its per-contrast rows: a gene's largest importance over the contrasts.
+
+    ``table`` holds one block per (method, contrast) (:data:`~genexai.utils.contrasts.CONTRAST`);
+    the result has one row per (method, gene) with ``contrast`` =
+    :data:`~genexai.utils.contrasts.OMNIBUS`, ``importance`` = the maximum, ``rank`` by it
+    (ties by the first contrast's order), and the signed columns NaN: a gene that raises one
+    class and lowers another has no single direction. It is scored against the omnibus DE
+    test's hits, which likewise ask "does the gene differ between any of the levels?".
+    """
+    importance = table.groupby(["method", "gene"], sort=False)["importance"].max()
+    frames = []
+    for method in table["method"].drop_duplicates():
+        genes = table.loc[table["method"] == method, "gene"].drop_duplicates()
+        frame = pd.DataFrame({"method": method, "gene": genes.to_numpy()})
+        frame["importance"] = importance.loc[method].reindex(genes).to_numpy()
+        frame["rank"] = frame["importance"].rank(ascending=False, method="first").astype(int)
+        frames.append(frame.sort_values("rank", kind="stable"))
+    out = pd.concat(frames, ignore_index=True).reindex(columns=table.columns)
+    out[CONTRAST] = OMNIBUS
+    return out.astype(table.dtypes.to_dict())  # the NaN columns keep the attributions' float32
 
 
 def _direction(a: np.ndarray, inputs: Tensor | np.ndarray, mode: str | None) -> np.ndarray:

@@ -101,7 +101,7 @@ def read_counts_csv(
     counts_path: str | Path,
     metadata_path: str | Path,
     condition_key: str = "condition",
-    n_classes: int | None = 2,
+    check_levels: bool = True,
 ) -> ad.AnnData:
     """Read a counts CSV (rows = samples, first column ``sample``) and a metadata CSV.
 
@@ -113,9 +113,9 @@ def read_counts_csv(
         Sample metadata; first column = sample IDs, must contain ``condition_key``.
     condition_key
         Metadata column holding the class label.
-    n_classes
-        Levels the condition must have; ``None`` accepts any number (a single-condition
-        source of real samples, see :mod:`genexai.data.source`).
+    check_levels
+        Require two or more levels with enough samples each; ``False`` accepts any number
+        (a single-condition source of real samples, see :mod:`genexai.data.source`).
     """
     counts_path, metadata_path = Path(counts_path), Path(metadata_path)
     counts = read_table(counts_path, "counts")
@@ -153,7 +153,7 @@ def read_counts_csv(
     )
     adata.obs.index.name = "sample"
     adata.uns["source"] = {"counts": str(counts_path), "metadata": str(metadata_path)}
-    validate_adata(adata, condition_key, source=counts_path, metadata_source=metadata_path, n_classes=n_classes)
+    validate_adata(adata, condition_key, source=counts_path, metadata_source=metadata_path, check_levels=check_levels)
     return adata
 
 

@@ -78,7 +78,7 @@ def read_source(
     exclude_column
         Boolean metadata column marking samples to drop (e.g. ``flagged_bad_replicate``).
     """
-    adata = read_counts_csv(counts_path, metadata_path, condition_key=condition_key, n_classes=None)
+    adata = read_counts_csv(counts_path, metadata_path, condition_key=condition_key, check_levels=False)
     adata = drop_flagged(adata, exclude_column, source=str(metadata_path))
     if level is not None:
         adata = select_level(adata, condition_key, str(level), source=str(metadata_path))

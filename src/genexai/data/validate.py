@@ -20,15 +20,17 @@ def validate_adata(
     condition_key: str,
     source: str | Path = "<data>",
     metadata_source: str | Path | None = None,
-    n_classes: int | None = 2,
+    n_classes: int | None = None,
+    check_levels: bool = True,
 ) -> None:
-    """Raise :class:`DataError` if ``adata`` is not a usable raw-count, two-class dataset.
+    """Raise :class:`DataError` if ``adata`` is not a usable raw-count dataset of two or more classes.
 
     Checks the counts themselves (integers, finite, non-negative, no all-zero sample),
-    unique IDs, and the condition column (present, exactly ``n_classes`` levels, each
-    with at least :data:`MIN_SAMPLES_PER_CLASS` samples). ``n_classes=None`` checks the
-    column is present and complete but not its levels: a source of real samples for a
-    semi-synthetic dataset may hold a single condition.
+    unique IDs, and the condition column (present, at least two levels — exactly
+    ``n_classes`` when given —, each with at least :data:`MIN_SAMPLES_PER_CLASS`
+    samples). ``check_levels=False`` checks the column is present and complete but not
+    its levels: a source of real samples for a semi-synthetic dataset may hold a single
+    condition.
     """
     meta_source = metadata_source or source
     x = np.asarray(adata.X)
@@ -56,12 +58,12 @@ def validate_adata(
     labels = adata.obs[condition_key]
     if labels.isna().any():
         raise DataError(meta_source, f"condition column {condition_key!r} has missing values")
-    if n_classes is None:
+    if not check_levels:
         return
     counts = labels.astype(str).value_counts()
     if len(counts) < 2:
         raise DataError(meta_source, f"condition {condition_key!r} has one level only ({counts.index[0]!r}); need two classes")
-    if len(counts) != n_classes:
+    if n_classes is not None and len(counts) != n_classes:
         raise DataError(
             meta_source,
             f"condition {condition_key!r} has {len(counts)} levels {sorted(counts.index)}; expected {n_classes} "

@@ -19,7 +19,7 @@ import numpy as np
 import sklearn
 from sklearn.calibration import CalibratedClassifierCV
 
-from genexai.errors import ConfigError
+from genexai.errors import AttributionError, ConfigError
 from genexai.utils.files import atomic_write, write_json
 
 __all__ = ["ClassicalModel", "load_classical", "MODEL_FILE", "META_FILE"]
@@ -130,6 +130,8 @@ class ClassicalModel:
                     "or model.estimator.early_stopping_rounds=null"
                 )
             kwargs = {"eval_set": [(self._check_x(x_val), np.asarray(y_val))], "verbose": False}
+        if len(np.unique(y)) > 2:
+            self._multiclass_settings()
         self.estimator.fit(x, y, **kwargs)
         classes = list(np.asarray(self.estimator.classes_).tolist())
         if classes != list(range(len(classes))):
@@ -139,6 +141,21 @@ class ClassicalModel:
             self.best_iteration = None if best is None else int(best)
         self.fitted = True
         return self
+
+    def _multiclass_settings(self) -> None:
+        """Swap the two binary-only settings of genexai's configs for their K-class equivalents (logged).
+
+        XGBoost's ``logloss`` metric is binary (``mlogloss`` is the K-class log-loss) and
+        liblinear fits no multinomial model (saga fits the same L1-penalised multinomial
+        log-likelihood, so coefficients are per class and the contrasts are log-odds).
+        """
+        params = self.estimator.get_params()
+        if self.is_xgboost and params.get("eval_metric") == "logloss":
+            self.estimator.set_params(eval_metric="mlogloss")
+            log.info("%s: more than two classes, eval_metric logloss -> mlogloss", self.name)
+        if params.get("solver") == "liblinear":
+            self.estimator.set_params(solver="saga")
+            log.info("%s: more than two classes, solver liblinear -> saga (multinomial)", self.name)
 
     # ------------------------------------------------------------------ prediction
     def _check_x(self, x: Any) -> np.ndarray:
@@ -174,7 +191,10 @@ class ClassicalModel:
         XGBoost: margin (log-odds); SVM / logistic regression: ``decision_function``
         (the inner SVC's margin for a calibrated SVM); otherwise (random forest):
         the predicted probability. For two classes, class 0's score is the negated
-        class-1 score (probability: ``1 - p``).
+        class-1 score (probability: ``1 - p``). For ``K > 2`` classes the score is the
+        contrast with the reference class 0, ``score_target - score_0`` (the log-odds
+        of class ``target`` vs class 0 for a softmax margin), as the neural attributions
+        explain (:mod:`genexai.attribution.target`); ``target=0`` is then refused.
         """
         self._require_fitted()
         x = self._check_x(x)
@@ -187,9 +207,9 @@ class ClassicalModel:
             proba = self.predict_proba(x)
             if proba is None:
                 raise ConfigError(f"{self.name} has neither decision_function nor predict_proba")
-            return proba[:, target]
+            return _against_reference(proba, target)
         if margin.ndim == 2:
-            return margin[:, target]
+            return _against_reference(margin, target)
         return margin if target == 1 else -margin
 
     def _xgb_range(self) -> dict[str, Any]:
@@ -288,3 +308,15 @@ def _check_gene_set(expected: Sequence[str] | None, genes: Sequence[str], model_
         f"{model_name} was fitted on {len(expected)} genes but {source} has {len(genes)} ({detail}); "
         "reload the run's own data config (same data file, n_genes and seed) or retrain"
     )
+
+
+def _against_reference(scores: np.ndarray, target: int) -> np.ndarray:
+    """Column ``target`` of per-class scores ``[n, K]``; for ``K > 2`` its contrast with the reference column 0."""
+    if scores.shape[1] == 2:
+        return scores[:, target]
+    if target == 0:
+        raise AttributionError(
+            f"target=0 is the reference class of a {scores.shape[1]}-class model, so its contrast with the reference "
+            f"is zero; choose a target in 1..{scores.shape[1] - 1}"
+        )
+    return scores[:, target] - scores[:, 0]

@@ -19,6 +19,7 @@ import pandas as pd
 from genexai.evaluation.compare import comparison_summary, de_label
 from genexai.evaluation.metrics import de_hits, top_k
 from genexai.evaluation.uncertainty import small_test_warning
+from genexai.utils.contrasts import CONTRAST, OMNIBUS
 from genexai.utils.files import atomic_write
 
 _CSS = """
@@ -192,6 +193,56 @@ def _figures(figures: dict[str, Path]) -> str:
     return "\n".join(blocks)
 
 
+def contrast_summaries(comparison: pd.DataFrame) -> dict:
+    """:func:`~genexai.evaluation.compare.comparison_summary` of every contrast: ``best`` by contrast, sentences prefixed."""
+    rows = json.loads(comparison.to_json(orient="records"))
+    best, sentences = {}, {}
+    for contrast, part in comparison.groupby(CONTRAST, sort=False):
+        summary = comparison_summary(part.drop(columns=CONTRAST))
+        best[contrast] = summary["best"]
+        title = "omnibus (any level differs)" if contrast == OMNIBUS else f"contrast {contrast}"
+        sentences.update({f"{contrast}/{ref}": f"[{title}] {text}" for ref, text in summary["sentences"].items()})
+    return {"rows": rows, "best": best, "sentences": sentences}
+
+
+def _contrast_sections(
+    comparison: pd.DataFrame, importance: pd.DataFrame, de: pd.DataFrame, figures: dict[str, Path],
+    n_top: int, alpha: float, lfc_threshold: float, de_name: str,
+) -> str:  # fmt: skip
+    """One section per contrast (K > 2 classes): its metrics, figures and top genes, the omnibus last."""
+    sections = []
+    for contrast in dict.fromkeys(comparison[CONTRAST]):
+        title = (
+            "Omnibus: each method's largest importance over the contrasts vs the omnibus test's hits"
+            if contrast == OMNIBUS else f"Contrast {contrast} vs the reference level"
+        )  # fmt: skip
+        rows = comparison.loc[comparison[CONTRAST] == contrast].drop(columns=CONTRAST)
+        scored = importance.loc[importance[CONTRAST] == contrast].drop(columns=CONTRAST)
+        table = de.loc[de[CONTRAST] == contrast].drop(columns=CONTRAST)
+        drawn = {name.split("/", 1)[1]: path for name, path in figures.items() if name.startswith(f"{contrast}/")}
+        sections.append(
+            f"<h2>{html.escape(title)}</h2><div class=\"scroll\">{_table(_metrics_table(rows))}</div>"
+            f"{_figures(drawn)}<h3>Top {n_top} genes per method, with {html.escape(de_label(de_name))} statistics</h3>"
+            f"<div class=\"scroll\">{_top_genes(scored, table, n_top, alpha, lfc_threshold)}</div>"
+        )
+    return "\n".join(sections)
+
+
+def _figures_and_top_genes(
+    importance: pd.DataFrame, de: pd.DataFrame, figures: dict[str, Path],
+    n_top: int, alpha: float, lfc_threshold: float, de_name: str, multiclass: bool,
+) -> str:  # fmt: skip
+    """The Figures and Top-genes sections; with contrasts only the figures of none (deletion curves)."""
+    if multiclass:
+        shared = {name: path for name, path in figures.items() if "/" not in name}
+        return f"<h2>Figures</h2>{_figures(shared)}" if shared else ""
+    return (
+        f"<h2>Figures</h2>{_figures(figures)}\n"
+        f"<h2>Top {n_top} genes per method, with {html.escape(de_label(de_name))} statistics</h2>\n"
+        f"<div class=\"scroll\">{_top_genes(importance, de, n_top, alpha, lfc_threshold)}</div>"
+    )
+
+
 def write_report(
     run_dir: Path | str,
     *,
@@ -251,7 +302,8 @@ def write_report(
         Path of ``report.html``.
     """
     run_dir = Path(run_dir)
-    summary = comparison_summary(comparison)
+    multiclass = CONTRAST in comparison.columns
+    summary = contrast_summaries(comparison) if multiclass else comparison_summary(comparison)
     payload = {
         "dataset": dataset,
         "model": model,
@@ -287,13 +339,12 @@ log2FC &gt; 0 and signed attribution &gt; 0 both mean "toward the tested (non-re
 auprc_minus_de is a method's AUPRC minus the DE baseline's p-value ranking's against the truth,
 with a paired interval: a method beats the baseline only if it excludes 0.
 The full table is in comparison.csv.</p>
-<div class="scroll">{_table(_metrics_table(comparison))}</div>
+{_contrast_sections(comparison, importance, de, figures, n_top, alpha, lfc_threshold, de_name) if multiclass else
+ f'<div class="scroll">{_table(_metrics_table(comparison))}</div>'}
 {_ceiling(ceiling, de_name)}
 {_significance(significance)}
 {_faithfulness(faithfulness)}
-<h2>Figures</h2>{_figures(figures)}
-<h2>Top {n_top} genes per method, with {esc(de_label(de_name))} statistics</h2>
-<div class="scroll">{_top_genes(importance, de, n_top, alpha, lfc_threshold)}</div>
+{_figures_and_top_genes(importance, de, figures, n_top, alpha, lfc_threshold, de_name, multiclass)}
 {extra_html}
 </body></html>
 """

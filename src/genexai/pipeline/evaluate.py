@@ -29,7 +29,7 @@ from genexai.significance import has_significance, significance_calls, significa
 from genexai.utils.files import atomic_write
 from genexai.utils.resources import measure
 
-__all__ = ["check_de_config", "de_gene_sets", "run_ceiling", "run_de_baseline", "run_faithfulness", "evaluate_model"]
+__all__ = ["check_de_config", "de_gene_sets", "ceiling_method", "comparison_options", "fit_on_training", "run_ceiling", "run_de_baseline", "run_faithfulness", "evaluate_model"]
 
 log = logging.getLogger(__name__)
 
@@ -85,21 +85,24 @@ def run_de_baseline(datamodule: RNASeqDataModule, de_cfg: DictConfig) -> tuple[p
     ``torch`` engine (on ``de_cfg.device``), see :mod:`genexai.de.torch`.
     """
     check_de_config(de_cfg)
-    table, cache_hit, kept = _fit_on_training(datamodule, de_cfg, build_de_method(de_cfg))
+    table, cache_hit, kept = fit_on_training(datamodule, de_cfg, build_de_method(de_cfg))
     return (table if kept is None else table.loc[kept]), cache_hit
 
 
-def _fit_on_training(
-    datamodule: RNASeqDataModule, de_cfg: DictConfig, method: DEMethod
-) -> tuple[pd.DataFrame, bool, list[str] | None]:
+def fit_on_training(
+    datamodule: RNASeqDataModule, de_cfg: DictConfig, method: DEMethod, *, contrasts: bool = False
+) -> tuple[Any, bool, list[str] | None]:
     """``method`` on the training samples' raw counts of ``de.genes``' fit, with ``de``'s design and class A as reference.
 
-    Returns the table, whether it came from the cache, and the rows to keep (:func:`de_gene_sets`).
+    Returns the table (``contrasts``: the dict of :meth:`~genexai.de.DEMethod.test_contrasts`,
+    one table per tested level and the omnibus test), whether it came from the cache, and
+    the rows to keep (:func:`de_gene_sets`).
     """
     train = datamodule.raw_counts("train")
     counts = pd.DataFrame(train.X, index=train.obs_names, columns=train.var_names)
     fitted, kept = de_gene_sets(datamodule, de_cfg.get("genes", "all"))
-    table, cache_hit = method.test(
+    test = method.test_contrasts if contrasts else method.test
+    table, cache_hit = test(
         counts[fitted], train.obs, design=de_cfg.get("design") or datamodule.design, ref_level=datamodule.class_names[0]
     )
     return table, cache_hit, kept
@@ -111,6 +114,17 @@ def run_ceiling(datamodule: RNASeqDataModule, de_cfg: DictConfig, de: pd.DataFra
     Skipped (``None``, logged) when it is the baseline itself, switched off, or not installed
     (R's engines are optional): the ceiling is context for the scores, not a requirement.
     """
+    method = ceiling_method(de_cfg, comparison_cfg)
+    if method is None:
+        return None
+    table, _, _ = fit_on_training(datamodule, de_cfg, method)
+    return ceiling_rows(
+        de, table, method.name, datamodule.gene_names, de_name=de_cfg.get("name", "deseq2"), **comparison_options(comparison_cfg)
+    )
+
+
+def ceiling_method(de_cfg: DictConfig, comparison_cfg: DictConfig) -> DEMethod | None:
+    """The DE method of the inter-tool ceiling, or ``None`` (logged) when it is the baseline, switched off or not installed."""
     other = comparison_cfg.get("ceiling")
     de_name = de_cfg.get("name", "deseq2")
     if not other or other == de_name:
@@ -121,13 +135,19 @@ def run_ceiling(datamodule: RNASeqDataModule, de_cfg: DictConfig, de: pd.DataFra
     except ConfigError as err:
         log.info("inter-tool ceiling (%s vs %s hits) skipped: %s", other, de_name, err)
         return None
-    table, _, _ = _fit_on_training(datamodule, de_cfg, method)
-    return ceiling_rows(
-        de, table, other, datamodule.gene_names, de_name=de_name, alpha=comparison_cfg.alpha,
-        lfc_threshold=comparison_cfg.lfc_threshold, ks=list(comparison_cfg.ks),
-        n_bootstrap=int(comparison_cfg.get("n_bootstrap", 200)), seed=int(comparison_cfg.get("bootstrap_seed", 0)),
-        level=float(comparison_cfg.get("ci_level", 0.95)),
-    )  # fmt: skip
+    return method
+
+
+def comparison_options(comparison_cfg: DictConfig) -> dict[str, Any]:
+    """The options of :func:`~genexai.evaluation.compare_methods` that ``comparison.*`` sets (hits, top-k, bootstrap)."""
+    return {
+        "alpha": comparison_cfg.alpha,
+        "lfc_threshold": comparison_cfg.lfc_threshold,
+        "ks": list(comparison_cfg.ks),
+        "n_bootstrap": int(comparison_cfg.get("n_bootstrap", 200)),
+        "seed": int(comparison_cfg.get("bootstrap_seed", 0)),
+        "level": float(comparison_cfg.get("ci_level", 0.95)),
+    }
 
 
 def run_faithfulness(
@@ -198,17 +218,7 @@ def evaluate_model(
     truth = planted_de(var)
     truth_lfc = var["true_log2fc"] if "true_log2fc" in var else None
     comparison = compare_methods(
-        importance,
-        de,
-        alpha=comparison_cfg.alpha,
-        lfc_threshold=comparison_cfg.lfc_threshold,
-        ks=list(comparison_cfg.ks),
-        truth=truth,
-        truth_log2fc=truth_lfc,
-        de_name=de_name,
-        n_bootstrap=int(comparison_cfg.get("n_bootstrap", 200)),
-        seed=int(comparison_cfg.get("bootstrap_seed", 0)),
-        level=float(comparison_cfg.get("ci_level", 0.95)),
+        importance, de, truth=truth, truth_log2fc=truth_lfc, de_name=de_name, **comparison_options(comparison_cfg)
     )
     ceiling = run_ceiling(datamodule, de_cfg, de, comparison_cfg)
     if ceiling is not None:

@@ -19,9 +19,14 @@ from genexai.attribution import save_importance_table
 from genexai.errors import ConfigError
 from genexai.estimators import FitResult, estimator_class
 from genexai.pipeline.build import build_datamodule
-from genexai.pipeline.evaluate import evaluate_model
+from genexai.pipeline.contrasts import evaluate_run
 from genexai.pipeline.run import null_models
-from genexai.significance import assess_significance, check_significance_config, significance_method
+from genexai.significance import (
+    assess_significance,
+    check_significance_classes,
+    check_significance_config,
+    significance_method,
+)
 from genexai.utils.provenance import write_provenance
 
 __all__ = ["evaluate"]
@@ -42,6 +47,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     out_dir = Path(cfg.paths.output_dir)
     write_provenance(out_dir, train_cfg.data)
     datamodule = build_datamodule(train_cfg)
+    if cfg.get("significance"):
+        check_significance_classes(cfg, datamodule.class_names)
     estimator, ckpt = estimator_class(train_cfg.model).load(train_cfg, datamodule, run_dir, cfg.get("ckpt_path"))
 
     if cfg.get("attribution"):
@@ -68,7 +75,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         )
         save_importance_table(importance, out_dir)
         significance_alpha = cfg.significance.get("alpha")
-    metrics = evaluate_model(
+    metrics = evaluate_run(
         datamodule,
         importance,
         {k: v for k, v in train_metrics.items() if k.startswith("test/")},

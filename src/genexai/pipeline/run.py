@@ -24,9 +24,9 @@ from genexai.errors import ConfigError
 from genexai.estimators import Estimator, FitResult, build_estimator
 from genexai.evaluation.classification import classification_metrics
 from genexai.pipeline.build import run_metrics, test_intervals
-from genexai.pipeline.evaluate import evaluate_model
+from genexai.pipeline.contrasts import evaluate_run
 from genexai.pipeline.outputs import log_final_metrics, save_gene_selection, save_splits
-from genexai.significance import Refitter, assess_significance
+from genexai.significance import Refitter, assess_significance, check_significance_classes
 from genexai.utils.files import write_json, write_text
 from genexai.utils.instantiate import instantiate_group
 from genexai.utils.resources import Usage, measure
@@ -53,8 +53,9 @@ def split_metrics(estimator: Estimator, datamodule: RNASeqDataModule, split: str
     x, y = datamodule.tensors(split)
     x = x.numpy()
     return classification_metrics(
-        y.numpy(), estimator.predict(x), estimator.scores(x), datamodule.n_classes, split, has_proba=estimator.has_proba
-    )
+        y.numpy(), estimator.predict(x), estimator.scores(x), datamodule.n_classes, split,
+        has_proba=estimator.has_proba, class_names=datamodule.class_names,
+    )  # fmt: skip
 
 
 def null_models(cfg: DictConfig, estimator: Estimator, fit: FitResult | None) -> tuple[Refitter, dict[str, Any]]:
@@ -71,6 +72,7 @@ def run_on_datamodule(
     cfg: DictConfig, datamodule: RNASeqDataModule, *, data_usage: Usage | None = None, loggers: list | None = None
 ) -> RunOutcome:
     """Everything after the data: fit, test, attribute, evaluate, write ``cfg.paths.output_dir``; return the outcome."""
+    check_significance_classes(cfg, datamodule.class_names)  # fail now, not after training
     run_dir = Path(cfg.paths.output_dir)
     reporting = rank_zero_only.rank == 0  # DDP worker processes write nothing of their own
     save_gene_selection(datamodule, run_dir)
@@ -120,7 +122,7 @@ def run_on_datamodule(
         if importance is None:
             raise ConfigError("evaluate=true needs gene importances (attribution=default and, for a classical model, model.importance_methods)")
         metrics.update(
-            evaluate_model(
+            evaluate_run(
                 datamodule,
                 importance,
                 {k: v for k, v in metrics.items() if k.startswith("test/")},

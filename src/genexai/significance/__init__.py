@@ -16,6 +16,7 @@ written by the evaluation as ``evaluation/significance.csv``).
 from genexai.significance.assess import (
     METHODS,
     assess_significance,
+    check_significance_classes,
     check_significance_config,
     significance_method,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "Refitter",
     "assess_significance",
     "bh_qvalues",
+    "check_significance_classes",
     "check_significance_config",
     "decoy_pvalues",
     "decoy_run",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from genexai.significance.permutation import permutation_null, permutation_signi
 from genexai.significance.refit import Refitter, preserved_random_state
 from genexai.utils.files import atomic_write, write_json
 
-__all__ = ["METHODS", "assess_significance", "check_significance_config", "significance_method"]
+__all__ = ["METHODS", "assess_significance", "check_significance_classes", "check_significance_config", "significance_method"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,22 @@ def check_significance_config(cfg: DictConfig) -> None:
             f"significance={method} with data.gene_selection={selection}: the model's genes were chosen with the "
             "real labels and the null models would reuse them, so the q-values would be anti-conservative; use "
             "data.gene_selection=variance (or all), or significance=none"
+        )
+
+
+def check_significance_classes(cfg: DictConfig, class_names: Sequence[str]) -> None:
+    """Refuse, before any training, a significance method on K > 2 classes.
+
+    The null models and decoys rank one explained contrast, and a q-value per (contrast,
+    gene) would need the null distribution of every contrast and of the omnibus maximum,
+    with the FDR controlled across all of them; until that is built, K > 2 is an error
+    rather than q-values whose meaning nobody has checked.
+    """
+    method = significance_method(cfg.get("significance"))
+    if method != "none" and len(class_names) > 2:
+        raise ConfigError(
+            f"significance={method} supports two classes; this condition has {len(class_names)} levels "
+            f"{list(class_names)}: use significance=none (or subset the data to two levels)"
         )
 
 
