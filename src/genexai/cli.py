@@ -136,11 +136,17 @@ def run_summary(run_dir: str | Path, metrics: dict[str, Any], *, evaluated: bool
         lines.append(auroc)
     comparison_file = run_dir / "comparison.csv" if (run_dir / "comparison.csv").is_file() else run_dir / "evaluation" / "comparison.csv"
     if comparison_file.is_file():
-        table = pd.read_csv(comparison_file)
         from genexai.evaluation.compare import de_label
+        from genexai.utils.contrasts import CONTRAST, OMNIBUS
 
+        def class_agnostic(frame: pd.DataFrame) -> pd.DataFrame:  # K > 2 classes: the omnibus rows
+            return frame[frame[CONTRAST] == OMNIBUS] if CONTRAST in frame.columns else frame
+
+        table = pd.read_csv(comparison_file)
         de_name = str(metrics.get("eval/de_baseline", "deseq2"))
-        for reference, label in ((de_name, f"{de_label(de_name)} hits"), ("truth", "the truth")):
+        omnibus = " (omnibus)" if CONTRAST in table.columns else ""
+        table = class_agnostic(table)
+        for reference, label in ((de_name, f"{de_label(de_name)}{omnibus} hits"), ("truth", f"the truth{omnibus}")):
             rows = table[(table["reference"] == reference) & (table["method"] != de_name)].dropna(subset=["auprc"])
             if len(rows):
                 best = rows.loc[rows["auprc"].idxmax()]
@@ -148,7 +154,7 @@ def run_summary(run_dir: str | Path, metrics: dict[str, Any], *, evaluated: bool
                              f"(chance {best['chance_auprc']:.3f})")
         ceiling_file = comparison_file.with_name("de_ceiling.csv")
         if ceiling_file.is_file():
-            for row in pd.read_csv(ceiling_file).to_dict("records"):
+            for row in class_agnostic(pd.read_csv(ceiling_file)).to_dict("records"):
                 lines.append(f"inter-tool ceiling: {de_label(row['method'])} ranking vs {de_label(de_name)} hits "
                              f"AUPRC {row['auprc']:.3f}")
     report = run_dir / "report.html" if (run_dir / "report.html").is_file() else run_dir / "evaluation" / "report.html"

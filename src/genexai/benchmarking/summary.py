@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from genexai.evaluation.compare import de_label
+from genexai.utils.contrasts import CONTRAST
 from genexai.utils.files import atomic_write, write_text
 
 __all__ = ["summarise", "topk_stability"]
@@ -42,7 +43,15 @@ def _rows(records: list[dict[str, Any]]) -> pd.DataFrame:
         return pd.DataFrame()
     table = pd.concat(frames, ignore_index=True)
     first = ["dataset", "model", "seed", "method", "reference", "test_auroc"]
+    if CONTRAST in table.columns:  # K > 2 classes: a line per method and contrast; two-class rows have none
+        table[CONTRAST] = table[CONTRAST].fillna("")
+        first.insert(4, CONTRAST)
     return table[first + [c for c in table.columns if c not in first]]
+
+
+def _label(method: str, contrast: str = "") -> str:
+    """A method's name in the summary: ``saliency``, or ``saliency [B]`` for one contrast of K > 2 classes."""
+    return f"{method} [{contrast}]" if contrast else method
 
 
 def topk_stability(importance_files: list[str], k: int) -> dict[str, float]:
@@ -54,8 +63,9 @@ def topk_stability(importance_files: list[str], k: int) -> dict[str, float]:
     tops: dict[str, list[set[str]]] = {}
     for path in importance_files:
         table = pd.read_csv(path)
-        for method, genes in table[table["rank"] <= k].groupby("method")["gene"]:
-            tops.setdefault(method, []).append(set(genes))
+        keys = ["method", CONTRAST] if CONTRAST in table.columns else ["method"]
+        for key, genes in table[table["rank"] <= k].groupby(keys)["gene"]:
+            tops.setdefault(_label(*key) if isinstance(key, tuple) else key, []).append(set(genes))
     stability = {}
     for method, sets in tops.items():
         pairs = [len(a & b) / len(a | b) for a, b in itertools.combinations(sets, 2) if a | b]
@@ -97,9 +107,12 @@ def _scores(table: pd.DataFrame, records: list[dict[str, Any]], k: int) -> pd.Da
     lines = []
     de_name = de_baseline(table)
     ml = table[table["method"] != de_name]
-    for (dataset, model, method), group in ml.groupby(["dataset", "model", "method"], sort=True):
+    if CONTRAST not in ml.columns:
+        ml = ml.assign(**{CONTRAST: ""})
+    for (dataset, model, name, contrast), group in ml.groupby(["dataset", "model", "method", CONTRAST], sort=True):
         vs_de = group[group["reference"] == de_name]
         vs_truth = group[group["reference"] == "truth"]
+        method = _label(name, contrast)
         lines.append({
             "dataset": dataset,
             "model": model,
@@ -119,10 +132,13 @@ def _scores(table: pd.DataFrame, records: list[dict[str, Any]], k: int) -> pd.Da
         })
     # The DE baseline scored against the truth, once per dataset (its fit does not depend on the model).
     baseline = table[(table["method"] == de_name) & (table["reference"] == "truth")]
-    for dataset, group in baseline.groupby("dataset"):
+    if CONTRAST not in baseline.columns:
+        baseline = baseline.assign(**{CONTRAST: ""})
+    for (dataset, contrast), group in baseline.groupby(["dataset", CONTRAST]):
         per_split = group.drop_duplicates(["seed", "auprc"])
         lines.append({
-            "dataset": dataset, "model": de_label(de_name), "method": "padj ranking", "seeds": per_split["seed"].nunique(),
+            "dataset": dataset, "model": de_label(de_name), "method": _label("padj ranking", contrast),
+            "seeds": per_split["seed"].nunique(),
             "test AUROC": "–", "AUPRC vs DE": "–", "chance": "–", f"precision@{k} vs DE": "–", f"chance@{k}": "–",
             "AUPRC vs truth": _mean_sd(per_split["auprc"]), "chance (truth)": _mean_sd(per_split["chance_auprc"]),
             f"top-{k} Jaccard across seeds": "–", "chance Jaccard": "–",

@@ -35,6 +35,7 @@ import pandas as pd
 from genexai.de import de_ranking
 from genexai.evaluation.ensemble import ensemble_vs_truth
 from genexai.evaluation.metrics import jaccard_stability, top_k
+from genexai.utils.contrasts import CONTRAST, OMNIBUS
 from genexai.utils.files import atomic_write, write_json
 from genexai.utils.flatten import flatten
 
@@ -67,19 +68,26 @@ def _describe(values: Sequence[float]) -> dict[str, float]:
     }
 
 
+def _class_agnostic(table: pd.DataFrame) -> pd.DataFrame:
+    """The omnibus rows of a per-contrast table (K > 2 classes), else the table: the fold summary ranks genes once."""
+    if CONTRAST not in table.columns:
+        return table
+    return table.loc[table[CONTRAST] == OMNIBUS].drop(columns=CONTRAST)
+
+
 def _read_importance(fold_dir: Path) -> pd.DataFrame | None:
     for name in ("importance.parquet", "importance.csv"):
         path = fold_dir / name
         if path.is_file():
-            return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+            return _class_agnostic(pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path))
     return None
 
 
 def _de_table(fold_dir: Path, metrics: dict) -> tuple[str, pd.DataFrame] | None:
-    """The fold's DE baseline table (evaluation) or, failing that, its DE gene-selection table."""
+    """The fold's DE baseline table (evaluation) or, failing that, its DE gene-selection table (omnibus rows for K > 2)."""
     path = fold_dir / "evaluation" / "de.csv"
     if path.is_file():
-        return str(metrics.get("eval/de_baseline", "deseq2")), pd.read_csv(path, index_col="gene")
+        return str(metrics.get("eval/de_baseline", "deseq2")), _class_agnostic(pd.read_csv(path, index_col="gene"))
     path = fold_dir / "gene_selection.csv"
     if path.is_file():
         return str(metrics.get("gene_selection", {}).get("method", "de")), pd.read_csv(path, index_col="gene")
@@ -174,7 +182,7 @@ def _stability(
 
 
 def _comparison(run_dir: Path, names: Sequence[str]) -> pd.DataFrame:
-    """The per-fold comparison tables, mean and sd per (method, reference, metric)."""
+    """The per-fold comparison tables, mean and sd per (method, reference, metric) — and contrast, for K > 2 classes."""
     frames = []
     for name in names:
         path = run_dir / name / "evaluation" / "comparison.csv"
@@ -183,9 +191,10 @@ def _comparison(run_dir: Path, names: Sequence[str]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=["method", "reference", "metric", "mean", "sd", "n"])
     table = pd.concat(frames, ignore_index=True)
-    numeric = [c for c in table.columns if c not in ("method", "reference", "fold") and pd.api.types.is_numeric_dtype(table[c])]
-    long = table.melt(id_vars=["method", "reference", "fold"], value_vars=numeric, var_name="metric")
-    grouped = long.groupby(["method", "reference", "metric"], sort=False)["value"]
+    keys = [CONTRAST, "method", "reference"] if CONTRAST in table.columns else ["method", "reference"]
+    numeric = [c for c in table.columns if c not in (*keys, "fold") and pd.api.types.is_numeric_dtype(table[c])]
+    long = table.melt(id_vars=[*keys, "fold"], value_vars=numeric, var_name="metric")
+    grouped = long.groupby([*keys, "metric"], sort=False)["value"]
     out = grouped.agg(mean="mean", sd=lambda v: v.std(ddof=1), n="count").reset_index()
     return out
 
@@ -272,6 +281,7 @@ def _print_summary(summary: dict, stability: pd.DataFrame, comparison: pd.DataFr
     if len(comparison):
         wanted = comparison[comparison["metric"].isin(["auprc", "spearman_neglog10p", "realised_fdr", "power"]) & (comparison["n"] > 0)]
         for row in wanted.itertuples():
-            log.info("  %s vs %s: %s %.3f ± %.3f", row.method, row.reference, row.metric, row.mean, row.sd)
+            where = f" [{row.contrast}]" if CONTRAST in comparison.columns else ""
+            log.info("  %s vs %s%s: %s %.3f ± %.3f", row.method, row.reference, where, row.metric, row.mean, row.sd)
     for row in stability.itertuples():
         log.info("  top-%s stability %s: %.3f (chance %.3f)", row.k, row.method, row.stability, row.chance_stability)
