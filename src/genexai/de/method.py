@@ -24,7 +24,8 @@ __all__ = ["DEMethod"]
 
 @dataclass(kw_only=True)
 class DEMethod(ABC):
-    """A DE test of the tested variable's two levels, configured once, run by :meth:`test`.
+    """A DE test of the tested variable's two levels, configured once, run by :meth:`test`;
+    :meth:`test_contrasts` tests every level of a K-level variable against the reference and all at once.
 
     Attributes
     ----------
