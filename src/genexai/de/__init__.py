@@ -13,9 +13,12 @@ from typing import Any
 _EXPORTS: dict[str, str] = {
     "cache_key": "cache",
     "cached_deseq2": "cache",
+    "cached_deseq2_contrasts": "cache",
     "DESeq2Options": "options",
     "RESULT_COLUMNS": "options",
     "fit_deseq2": "deseq2",
+    "fit_deseq2_contrasts": "deseq2",
+    "deseq2_lrt": "lrt",
     "run_deseq2": "deseq2",
     "DE_METHODS": "dispatch",
     "build_de_method": "dispatch",
@@ -24,6 +27,8 @@ _EXPORTS: dict[str, str] = {
     "check_de_config": "engines",
     "make_inference": "engines",
     "de_hits": "hits",
+    "OMNIBUS": "inputs",
+    "contrast_levels": "inputs",
     "prepare_inputs": "inputs",
     "resolve_contrast": "inputs",
     "DEMethod": "method",
@@ -33,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     "de_ranking": "select",
     "select_de_genes": "select",
     "run_wilcoxon": "wilcoxon",
+    "run_wilcoxon_contrasts": "wilcoxon",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -24,7 +24,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,8 +33,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pydeseq2
 
-from genexai.de.deseq2 import run_deseq2
-from genexai.de.options import RESULT_COLUMNS, DESeq2Options
+from genexai.de.deseq2 import fit_deseq2_contrasts, run_deseq2
+from genexai.de.inputs import OMNIBUS, align_metadata, contrast_levels
+from genexai.de.options import RESULT_COLUMNS, DESeq2Options, join_tables, split_tables
 from genexai.de.engines import check_engine
 from genexai.de.torch import check_device_name
 from genexai.utils.files import atomic_write
@@ -72,6 +73,10 @@ def cache_key(counts: pd.DataFrame, metadata: pd.DataFrame, *, inference: str = 
 
 
 def _key(counts: pd.DataFrame, metadata: pd.DataFrame, opts: DESeq2Options, inference: str) -> str:
+    return content_key(_key_options(counts, metadata, opts, inference), counts)
+
+
+def _key_options(counts: pd.DataFrame, metadata: pd.DataFrame, opts: DESeq2Options, inference: str) -> dict[str, Any]:
     meta, resolved = opts.prepare(counts, metadata)
     options: dict[str, Any] = {
         "format": CACHE_FORMAT,
@@ -94,7 +99,7 @@ def _key(counts: pd.DataFrame, metadata: pd.DataFrame, opts: DESeq2Options, infe
         from genexai.de.r.session import r_versions
 
         options["r"] = r_versions(["DESeq2"])
-    return content_key(options, counts)
+    return options
 
 
 def content_key(options: dict[str, Any], counts: pd.DataFrame) -> str:
@@ -121,7 +126,7 @@ def _write_entry(path: Path, table: pd.DataFrame, key: str) -> None:
     atomic_write(path, lambda tmp: pq.write_table(arrow, tmp))
 
 
-def _read_entry(path: Path, key: str, genes: pd.Index) -> pd.DataFrame | None:
+def _read_entry(path: Path, key: str, genes: pd.Index, columns: list[str]) -> pd.DataFrame | None:
     """Return a verified cached table, or ``None`` when absent or not trustworthy."""
     if not path.exists():
         return None
@@ -134,7 +139,7 @@ def _read_entry(path: Path, key: str, genes: pd.Index) -> pd.DataFrame | None:
         return None
     consistent = (
         info.get("key") == key
-        and list(table.columns) == list(RESULT_COLUMNS)
+        and list(table.columns) == columns
         and table.index.equals(genes)
         and info.get("checksum") == _checksum(table)
     )
@@ -187,21 +192,73 @@ def cached_deseq2(
 
 
 def cached_fit(
-    cache_dir: Path | str | None, prefix: str, key: str | None, genes: pd.Index, fit: Callable[[], pd.DataFrame]
+    cache_dir: Path | str | None,
+    prefix: str,
+    key: str | None,
+    genes: pd.Index,
+    fit: Callable[[], pd.DataFrame],
+    columns: Sequence[str] = RESULT_COLUMNS,
 ) -> tuple[pd.DataFrame, bool]:
     """``fit()``'s table, read from ``<cache_dir>/<prefix>-<key>.parquet`` when a verified entry exists.
 
     ``cache_dir=None`` runs ``fit`` without caching; otherwise a miss runs it and writes the
-    entry atomically. Returns ``(table, cache_hit)``.
+    entry atomically. ``columns``: those an entry must have (a joined table of several tests
+    has others). Returns ``(table, cache_hit)``.
     """
     if cache_dir is None or key is None:
         return fit(), False
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f"{prefix}-{key}.parquet"
-    table = _read_entry(path, key, genes)
+    table = _read_entry(path, key, genes, list(columns))
     if table is not None:
         return table, True
     table = fit()
     _write_entry(path, table, key)
     return table, False
+
+
+def cached_tables(
+    cache_dir: Path | str | None,
+    prefix: str,
+    options: dict[str, Any],
+    counts: pd.DataFrame,
+    keys: Sequence[str],
+    fit: Callable[[], dict[str, pd.DataFrame]],
+) -> tuple[dict[str, pd.DataFrame], bool]:
+    """:func:`cached_fit` for a dict of tables (one per ``keys``), stored joined as one entry.
+
+    ``options`` (with :func:`content_key`) key the entry; ``"contrasts": keys`` is added, so an
+    every-level entry never shares a key with a two-group one.
+    """
+    key = None if cache_dir is None else content_key({**options, "contrasts": list(keys)}, counts)
+    columns = [f"{name}__{column}" for name in keys for column in RESULT_COLUMNS]
+    joined, hit = cached_fit(cache_dir, prefix, key, counts.columns, lambda: join_tables(fit()), columns)
+    return split_tables(joined, keys), hit
+
+
+def cached_deseq2_contrasts(
+    counts: pd.DataFrame,
+    metadata: pd.DataFrame,
+    *,
+    cache_dir: Path | str | None,
+    n_cpus: int = 1,
+    quiet: bool = True,
+    inference: str = "default",
+    device: str = "cpu",
+    **options: Any,
+) -> tuple[dict[str, pd.DataFrame], bool]:
+    """:func:`~genexai.de.deseq2.fit_deseq2_contrasts` through the cache; arguments as :func:`cached_deseq2`."""
+    check_engine(inference)
+    check_device_name(device)
+    opts = DESeq2Options(**options)
+    variable, ref, levels = contrast_levels(align_metadata(counts, metadata), opts.design, opts.ref_level)
+
+    def fit() -> dict[str, pd.DataFrame]:
+        return fit_deseq2_contrasts(counts, metadata, n_cpus=n_cpus, quiet=quiet, inference=inference, device=device, **options)
+
+    key_options: dict[str, Any] = {}
+    if cache_dir is not None:  # the two-group key's options (levels[0]: any valid contrast), then the levels
+        first = DESeq2Options(**{**options, "contrast": [variable, levels[0], ref], "ref_level": None})
+        key_options = {**_key_options(counts, metadata, first, inference), "contrast": [variable, ref]}
+    return cached_tables(cache_dir, "deseq2", key_options, counts, [*levels, OMNIBUS], fit)

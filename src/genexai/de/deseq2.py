@@ -10,6 +10,7 @@ are not informed by the samples the classifier is evaluated on.
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -20,10 +21,11 @@ from pydeseq2.inference import Inference
 from threadpoolctl import threadpool_limits
 
 from genexai.de.engines import make_inference
+from genexai.de.inputs import OMNIBUS, align_metadata, contrast_levels, reduced_design
 from genexai.de.options import RESULT_COLUMNS, DESeq2Options
 from genexai.errors import ConfigError
 
-__all__ = ["RESULT_COLUMNS", "DESeq2Options", "fit_deseq2", "run_deseq2"]
+__all__ = ["RESULT_COLUMNS", "DESeq2Options", "fit_deseq2", "fit_deseq2_contrasts", "run_deseq2"]
 
 def fit_deseq2(
     counts: pd.DataFrame,
@@ -70,7 +72,23 @@ def fit_deseq2(
         The fitted dataset.
     """
     opts = DESeq2Options(**options)
-    meta, (variable, tested, ref) = opts.prepare(counts, metadata)
+    dds, inference, (variable, tested, ref) = _fit_dataset(counts, metadata, opts, inference, device, n_cpus, quiet)
+    with threadpool_limits(limits=1, user_api="blas"):
+        results = _wald_table(dds, [variable, tested, ref], opts, inference, quiet)
+    return results, dds
+
+
+def _fit_dataset(
+    counts: pd.DataFrame,
+    metadata: pd.DataFrame,
+    opts: DESeq2Options,
+    inference: Inference | str | None,
+    device: str,
+    n_cpus: int,
+    quiet: bool,
+) -> tuple[DeseqDataSet, Inference, list[str]]:
+    """Validate, build and fit (``dds.deseq2()``) the dataset; return it, its engine and the resolved contrast."""
+    meta, resolved = opts.prepare(counts, metadata)
     if inference == "r":
         raise ConfigError("fit_deseq2 returns PyDESeq2's dataset; R's DESeq2 runs through run_deseq2(inference='r')")
     if inference is None or isinstance(inference, str):
@@ -98,21 +116,69 @@ def fit_deseq2(
     # genes comes from n_cpus (processes) instead.
     with threadpool_limits(limits=1, user_api="blas"):
         dds.deseq2()
-        stats = DeseqStats(
-            dds,
-            contrast=[variable, tested, ref],
-            alpha=opts.alpha,
-            cooks_filter=opts.cooks_filter,
-            independent_filter=opts.independent_filter,
-            inference=inference,
-            quiet=quiet,
-        )
-        stats.summary()
-        if opts.lfc_shrink:
-            stats.lfc_shrink(coeff=f"{variable}[T.{tested}]")
+    return dds, inference, resolved
+
+
+def _wald_table(
+    dds: DeseqDataSet, contrast: list[str], opts: DESeq2Options, inference: Inference, quiet: bool
+) -> pd.DataFrame:
+    """PyDESeq2's Wald test of ``contrast`` on a fitted dataset (optionally apeGLM-shrunk), in RESULT_COLUMNS."""
+    variable, tested, _ = contrast
+    stats = DeseqStats(
+        dds,
+        contrast=contrast,
+        alpha=opts.alpha,
+        cooks_filter=opts.cooks_filter,
+        independent_filter=opts.independent_filter,
+        inference=inference,
+        quiet=quiet,
+    )
+    stats.summary()
+    if opts.lfc_shrink:
+        stats.lfc_shrink(coeff=f"{variable}[T.{tested}]")
     results = stats.results_df.loc[:, list(RESULT_COLUMNS)].copy()
     results.index.name = "gene"
-    return results, dds
+    return results
+
+
+def fit_deseq2_contrasts(
+    counts: pd.DataFrame,
+    metadata: pd.DataFrame,
+    *,
+    n_cpus: int = 1,
+    quiet: bool = True,
+    inference: Inference | str | None = None,
+    device: str = "cpu",
+    **options: Any,
+) -> dict[str, pd.DataFrame]:
+    """One DESeq2 fit, a Wald test of every level against the reference, and the LRT across all levels.
+
+    Keyword arguments are those of :func:`fit_deseq2`, except ``contrast``: the tested
+    variable is the design's last term, its levels those of
+    :func:`~genexai.de.inputs.contrast_levels`. ``inference="r"`` runs R's DESeq2
+    (:func:`genexai.de.r.deseq2.r_deseq2_contrasts`) instead.
+
+    Returns
+    -------
+    dict
+        ``{level: Wald table of level vs reference, ..., "omnibus": LRT table}`` in the
+        layout of :func:`fit_deseq2` (see :func:`~genexai.de.lrt.deseq2_lrt` for the LRT).
+    """
+    if inference == "r":
+        from genexai.de.r.deseq2 import r_deseq2_contrasts
+
+        return r_deseq2_contrasts(counts, metadata, **options)
+    from genexai.de.lrt import deseq2_lrt
+
+    opts = DESeq2Options(**options)
+    variable, ref, levels = contrast_levels(align_metadata(counts, metadata), opts.design, opts.ref_level)
+    opts = replace(opts, contrast=[variable, levels[0], ref], ref_level=None)
+    dds, inference, _ = _fit_dataset(counts, metadata, opts, inference, device, n_cpus, quiet)
+    with threadpool_limits(limits=1, user_api="blas"):
+        tables = {level: _wald_table(dds, [variable, level, ref], opts, inference, quiet) for level in levels}
+        device_used = getattr(inference, "device", "cpu")  # the torch engine's; PyDESeq2's own runs on CPU
+        tables[OMNIBUS] = deseq2_lrt(dds, reduced_design(opts.design, variable), opts, device=device_used)
+    return tables
 
 
 def run_deseq2(counts: pd.DataFrame, metadata: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:

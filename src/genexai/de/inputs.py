@@ -16,7 +16,14 @@ from formulaic.parser.types.factor import Factor
 
 from genexai.errors import ConfigError, DataError
 
-__all__ = ["align_metadata", "design_variables", "prepare_inputs", "resolve_contrast", "validate_counts"]
+__all__ = [
+    "OMNIBUS", "align_metadata", "contrast_levels", "design_variables", "prepare_inputs", "reduced_design",
+    "resolve_contrast", "validate_counts",
+]  # fmt: skip
+
+#: The key of the test across all levels in the result of ``DEMethod.test_contrasts``.
+OMNIBUS = "omnibus"
+
 
 def design_variables(design: str) -> tuple[list[str], str | None]:
     """Parse a design formula with the parser PyDESeq2 itself uses.
@@ -161,6 +168,68 @@ def resolve_contrast(
             f"reference {ref!r} (levels present: {levels})."
         )
     return [variable, tested, ref]
+
+
+def contrast_levels(metadata: pd.DataFrame, design: str, ref_level: str | None) -> tuple[str, str, list[str]]:
+    """The tested variable, its reference level and the levels tested against it, for every-level tests.
+
+    The variable is the last design term (as in :func:`resolve_contrast`, which keeps refusing
+    more than two levels without an explicit contrast); the reference is ``ref_level``, else
+    the alphabetically first level (so that with two levels both agree). Tested levels are in
+    the order of the column's categories when it is categorical (unused categories dropped:
+    a subset of samples need not hold them all), else sorted.
+
+    Raises
+    ------
+    ConfigError
+        When the reference is missing, a level has fewer than two samples (no within-level
+        variance: no test can use it) or a level is called ``omnibus`` (the key of the
+        across-level test).
+    """
+    _, last = design_variables(design)
+    if last is None:
+        raise ConfigError(
+            f"cannot infer the tested variable from the last term of DE design {design!r}; "
+            "make the tested variable the last term, e.g. '~batch + condition'."
+        )
+    if last not in metadata.columns:
+        raise ConfigError(
+            f"DE variable {last!r} is not a metadata column (columns: {metadata.columns.tolist()}); "
+            "fix the design or the metadata."
+        )
+    column = metadata[last].dropna()
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        present = set(column.astype(str))
+        levels = [str(level) for level in column.cat.categories if str(level) in present]
+    else:
+        levels = sorted(column.astype(str).unique())
+    ref = ref_level if ref_level is not None else (min(levels) if levels else None)
+    if ref not in levels:
+        raise ConfigError(
+            f"DE reference level {ref!r} does not occur in metadata column {last!r} "
+            f"(levels present: {levels}); pick one of those levels."
+        )
+    sizes = column.astype(str).value_counts()
+    for level in levels:
+        if sizes[level] < 2:
+            raise ConfigError(
+                f"level {level!r} of {last!r} has {sizes[level]} sample(s); every level needs at least 2 "
+                "to be tested: drop its samples or merge it with another level."
+            )
+    if OMNIBUS in levels:
+        raise ConfigError(f"a level of {last!r} is called {OMNIBUS!r}, the key of the across-level test; rename it.")
+    tested = [level for level in levels if level != ref]
+    if not tested:
+        raise ConfigError(f"metadata column {last!r} has the single level {ref!r}; nothing to test against it.")
+    return last, ref, tested
+
+
+def reduced_design(design: str, variable: str) -> str:
+    """``design`` without the terms that involve ``variable`` (``"~1"`` when none is left): the LRT's null model."""
+    formula = Formula(design)
+    kept = [str(term) for term in formula if all(str(factor.expr) != variable for factor in term.factors)]
+    kept = [term for term in kept if term != "1"]  # the intercept stays implicit, as in the full design
+    return "~" + " + ".join(kept) if kept else "~1"
 
 
 def prepare_inputs(

@@ -24,7 +24,8 @@ __all__ = ["DEMethod"]
 
 @dataclass(kw_only=True)
 class DEMethod(ABC):
-    """A DE test of the tested variable's two levels, configured once, run by :meth:`test`.
+    """A DE test of the tested variable's two levels, configured once, run by :meth:`test`;
+    :meth:`test_contrasts` tests every level of a K-level variable against the reference and all at once.
 
     Attributes
     ----------
@@ -81,6 +82,37 @@ class DEMethod(ABC):
             Reference level of the tested variable (class 0).
         """
         return self._test(counts, obs, design=self.design or design, ref_level=ref_level)
+
+    def test_contrasts(
+        self, counts: pd.DataFrame, obs: pd.DataFrame, *, design: str, ref_level: str | None
+    ) -> tuple[dict[str, pd.DataFrame], bool]:
+        """Every non-reference level of the tested variable against ``ref_level``, plus an omnibus test across all levels.
+
+        For a condition with K >= 2 levels: one fit where the method has one, a test per
+        contrast ``level vs ref_level`` (with two levels, the table :meth:`test` returns) and
+        the method's test of all K levels at once (DESeq2's LRT, edgeR's QL F-test and
+        limma's moderated F of the K − 1 level coefficients, Kruskal–Wallis).
+
+        Parameters are those of :meth:`test`; ``ref_level=None`` = the alphabetically first level.
+
+        Returns
+        -------
+        tables : dict of str to pandas.DataFrame
+            ``{level: table, ..., "omnibus": table}`` in RESULT_COLUMNS layout, indexed by gene
+            in ``counts``' column order; levels in the order of ``obs[variable]``'s categories
+            if categorical, else sorted (see :func:`~genexai.de.inputs.contrast_levels`). The
+            omnibus table's ``stat`` is the test statistic (chi-square, F or H) and its
+            ``log2FoldChange`` and ``lfcSE`` are NaN.
+        cache_hit : bool
+            Whether the tables came from the cache.
+        """
+        return self._test_contrasts(counts, obs, design=self.design or design, ref_level=ref_level)
+
+    @abstractmethod
+    def _test_contrasts(
+        self, counts: pd.DataFrame, obs: pd.DataFrame, *, design: str, ref_level: str | None
+    ) -> tuple[dict[str, pd.DataFrame], bool]:
+        """Every-level tests on the resolved design."""
 
     @abstractmethod
     def _test(

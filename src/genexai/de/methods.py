@@ -31,6 +31,16 @@ class DESeq2Method(DEMethod):
             lfc_shrink=self.lfc_shrink, n_cpus=self.n_cpus, inference=self.inference, device=self.device,
         )  # fmt: skip
 
+    def _test_contrasts(
+        self, counts: pd.DataFrame, obs: pd.DataFrame, *, design: str, ref_level: str | None
+    ) -> tuple[dict[str, pd.DataFrame], bool]:
+        from genexai.de.cache import cached_deseq2_contrasts
+
+        return cached_deseq2_contrasts(
+            counts, obs, cache_dir=self.cache_dir, design=design, ref_level=ref_level, alpha=self.alpha,
+            lfc_shrink=self.lfc_shrink, n_cpus=self.n_cpus, inference=self.inference, device=self.device,
+        )  # fmt: skip
+
 
 class WilcoxonMethod(DEMethod):
     """Wilcoxon rank-sum test (:func:`~genexai.de.wilcoxon.run_wilcoxon`): ``pseudocount``
@@ -44,3 +54,10 @@ class WilcoxonMethod(DEMethod):
         from genexai.de.wilcoxon import run_wilcoxon
 
         return run_wilcoxon(counts, obs, design=design, ref_level=ref_level, pseudocount=self.pseudocount), False
+
+    def _test_contrasts(
+        self, counts: pd.DataFrame, obs: pd.DataFrame, *, design: str, ref_level: str | None
+    ) -> tuple[dict[str, pd.DataFrame], bool]:
+        from genexai.de.wilcoxon import run_wilcoxon_contrasts
+
+        return run_wilcoxon_contrasts(counts, obs, design=design, ref_level=ref_level, pseudocount=self.pseudocount), False

@@ -3,14 +3,14 @@ torch, R) and the cache can share them without importing each other."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
 from genexai.de.inputs import prepare_inputs
 
-__all__ = ["RESULT_COLUMNS", "DESeq2Options"]
+__all__ = ["RESULT_COLUMNS", "DESeq2Options", "join_tables", "split_tables"]
 
 RESULT_COLUMNS: tuple[str, ...] = ("baseMean", "log2FoldChange", "lfcSE", "stat", "pvalue", "padj")
 
@@ -54,3 +54,20 @@ class DESeq2Options:
     def prepare(self, counts: pd.DataFrame, metadata: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         """:func:`~genexai.de.inputs.prepare_inputs` with these options."""
         return prepare_inputs(counts, metadata, self.design, self.contrast, self.ref_level, self.continuous)
+
+
+def join_tables(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Tables of one gene index side by side, columns ``<key>__<column>``: one frame to cache or to return from R."""
+    return pd.concat(
+        [table.loc[:, list(RESULT_COLUMNS)].add_prefix(f"{key}__") for key, table in tables.items()], axis=1
+    )
+
+
+def split_tables(joined: pd.DataFrame, keys: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """The inverse of :func:`join_tables` for ``keys`` (by exact column names, so any level name is safe)."""
+    tables = {}
+    for key in keys:
+        table = joined.loc[:, [f"{key}__{column}" for column in RESULT_COLUMNS]].copy()
+        table.columns = list(RESULT_COLUMNS)
+        tables[key] = table
+    return tables

@@ -1,0 +1,125 @@
+"""DESeq2's likelihood-ratio test (R's ``nbinomLRT``) on a fitted PyDESeq2 dataset.
+
+PyDESeq2 has only the Wald test. The LRT of a factor with K levels asks whether any level
+differs, one test per gene instead of K − 1. As in R's DESeq2:
+
+* the reduced model (the design without the tested variable) is fitted per gene by IRLS
+  with the FULL model's final dispersions and size factors (:func:`~genexai.de.torch.irls.irls_chunk`,
+  the batched twin of ``pydeseq2.utils.irls_solver``);
+* ``stat = 2 (log L_full − log L_reduced)`` with the unthresholded fitted means
+  (R's ``dnbinom`` sum), chi-square with ``K − 1`` (the dropped columns) degrees of freedom;
+* genes whose outliers PyDESeq2 replaced use the replaced counts, as their full fit did;
+  genes that became all-zero by the replacement get ``stat = 0, p = 1`` (as the Wald test);
+* Cook's filtering and independent filtering as R's ``results()`` applies them to any
+  test: the same rule PyDESeq2's ``DeseqStats`` uses for Wald (mean-count filter chosen
+  by the number of rejections at ``alpha``, lowess), so ``padj`` follows R's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from formulaic import model_matrix
+from pydeseq2.dds import DeseqDataSet
+from pydeseq2.utils import lowess
+from scipy.special import gammaln
+from scipy.stats import chi2, false_discovery_control
+
+from genexai.de.options import RESULT_COLUMNS, DESeq2Options
+from genexai.de.torch.irls import IrlsOptions, irls_chunk
+
+__all__ = ["deseq2_lrt", "filtered_padj", "nb_loglik"]
+
+#: Genes per IRLS chunk: bounded temporaries, as the torch engine's default chunking.
+_CHUNK_ELEMENTS = 2**19
+
+
+def nb_loglik(counts: np.ndarray, mu: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Per-gene negative-binomial log-likelihood (samples x genes counts and means, per-gene dispersions)."""
+    r = 1.0 / alpha
+    terms = (
+        gammaln(counts + r) - gammaln(r) - gammaln(counts + 1.0)
+        + r * np.log(r / (r + mu)) + counts * np.log(mu / (r + mu))
+    )  # fmt: skip
+    return terms.sum(axis=0)
+
+
+def _final_counts(dds: DeseqDataSet) -> np.ndarray:
+    """The counts the final full fit saw: the originals, with Cook's-replaced genes' replaced counts."""
+    counts = np.asarray(dds.X, dtype=np.float64).copy()
+    if "replaced" in dds.var and dds.var["replaced"].any():
+        counts[:, dds.var["replaced"].to_numpy()] = np.asarray(dds.counts_to_refit.X, dtype=np.float64)
+    return counts
+
+
+def deseq2_lrt(dds: DeseqDataSet, reduced: str, opts: DESeq2Options, *, device: str | torch.device = "cpu") -> pd.DataFrame:
+    """The LRT of the full design of ``dds`` against the formula ``reduced``; a table in RESULT_COLUMNS.
+
+    ``stat`` is the chi-square statistic, ``log2FoldChange`` and ``lfcSE`` are NaN (no
+    single fold change describes K levels); all-zero genes have NaN statistics.
+    """
+    full = dds.obsm["design_matrix"].to_numpy(dtype=np.float64)
+    red = np.asarray(model_matrix(reduced, dds.obs), dtype=np.float64)
+    df = full.shape[1] - red.shape[1]
+    genes = dds.var_names
+    tested = dds.var["non_zero"].to_numpy()
+    counts = _final_counts(dds)[:, tested]
+    sf = dds.obs["size_factors"].to_numpy(dtype=np.float64)
+    disp = dds.var["dispersions"].to_numpy(dtype=np.float64)[tested]
+    mu_full = sf[:, None] * np.exp(full @ dds.varm["LFC"].to_numpy(dtype=np.float64)[tested].T)
+    irls = IrlsOptions(min_mu=dds.min_mu, beta_tol=dds.beta_tol)
+    step = max(1, _CHUNK_ELEMENTS // counts.shape[0])
+    mu_red = np.empty_like(counts)
+    for start in range(0, counts.shape[1], step):
+        block = slice(start, start + step)
+        mu_red[:, block] = irls_chunk(counts[:, block], sf, red, disp[block], irls, torch.device(device))[1]
+    stat = np.full(len(genes), np.nan)
+    stat[tested] = 2.0 * (nb_loglik(counts, mu_full, disp) - nb_loglik(counts, mu_red, disp))
+    pvalue = chi2.sf(stat, df)
+    if dds.refit_cooks and "replaced" in dds.var and dds.var["replaced"].any():
+        new_zero = genes.isin(dds.new_all_zeroes_genes)
+        stat[new_zero], pvalue[new_zero] = 0.0, 1.0
+    if opts.cooks_filter:
+        pvalue[np.asarray(dds.cooks_outlier(), dtype=bool)] = np.nan
+    base_mean = dds.var["_normed_means"].to_numpy(dtype=np.float64)
+    padj = filtered_padj(pvalue, base_mean, opts.alpha) if opts.independent_filter else _bh(pvalue)
+    table = pd.DataFrame(
+        {"baseMean": base_mean, "log2FoldChange": np.nan, "lfcSE": np.nan, "stat": stat, "pvalue": pvalue, "padj": padj},
+        index=pd.Index(genes, name="gene"),
+    )
+    return table.loc[:, list(RESULT_COLUMNS)]
+
+
+def _bh(pvalue: np.ndarray) -> np.ndarray:
+    padj = np.full_like(pvalue, np.nan)
+    ok = ~np.isnan(pvalue)
+    if ok.any():
+        padj[ok] = false_discovery_control(pvalue[ok], method="bh")
+    return padj
+
+
+def filtered_padj(pvalue: np.ndarray, base_mean: np.ndarray, alpha: float) -> np.ndarray:
+    """BH after DESeq2's independent filtering on the mean of normalised counts.
+
+    The rule of ``pydeseq2.ds.DeseqStats._independent_filtering`` (R's ``pvalueAdjustment``):
+    50 ``baseMean`` quantile cut-offs, the first whose number of rejections at ``alpha``
+    exceeds the lowess fit's maximum minus its residual RMS; the cut-off is kept at the
+    lowest when at most 10 genes are rejected anywhere.
+    """
+    lower = float(np.mean(base_mean == 0))
+    theta = np.linspace(lower, 0.95 if lower < 0.95 else 1.0, 50)
+    cutoffs = np.quantile(base_mean, theta)
+    adjusted = np.full((len(theta), len(pvalue)), np.nan)
+    for i, cutoff in enumerate(cutoffs):
+        use = (base_mean >= cutoff) & ~np.isnan(pvalue)
+        if use.any():
+            adjusted[i, use] = false_discovery_control(pvalue[use], method="bh")
+    num_rej = (adjusted < alpha).sum(axis=1)
+    fitted = lowess(theta, num_rej, frac=1 / 5)
+    j = 0
+    if num_rej.max() > 10:
+        residual = num_rej[num_rej > 0] - fitted[num_rej > 0]
+        above = np.flatnonzero(num_rej > fitted.max() - np.sqrt(np.mean(residual**2)))
+        j = int(above[0]) if len(above) else 0
+    return adjusted[j]
