@@ -18,6 +18,8 @@ from omegaconf import DictConfig
 
 from genexai.data.datamodule import DE_SELECTIONS, DESelector, RNASeqDataModule
 from genexai.de import build_de_method, select_de_genes
+from genexai.de.inputs import contrast_levels
+from genexai.pipeline.contrasts import omnibus_fold_change
 from genexai.evaluation.uncertainty import classification_intervals
 from genexai.utils.resources import Usage
 
@@ -25,11 +27,20 @@ __all__ = ["build_datamodule", "de_selector", "test_intervals", "run_metrics"]
 
 
 def de_selector(de_method: Any) -> DESelector:
-    """DE-based gene selection: ``de_method``'s test (from ``${de}``), then the one selection rule."""
+    """DE-based gene selection: ``de_method``'s test (from ``${de}``), then the one selection rule.
+
+    With more than two levels the test is the omnibus across all of them (genes that
+    differ between any levels; :func:`~genexai.pipeline.contrasts.omnibus_fold_change`
+    gives it the largest per-contrast fold change for the ``|log2FC|`` rule).
+    """
 
     def select(counts: pd.DataFrame, obs: pd.DataFrame, *, design: str, ref_level: str, n_genes: int | str,
                mode: str, alpha: float, lfc_threshold: float, source: str) -> tuple[pd.DataFrame, list[str], bool]:
-        table, cache_hit = de_method.test(counts, obs, design=design, ref_level=ref_level)
+        if len(contrast_levels(obs, de_method.design or design, ref_level)[2]) > 1:
+            tables, cache_hit = de_method.test_contrasts(counts, obs, design=design, ref_level=ref_level)
+            table = omnibus_fold_change(tables)
+        else:
+            table, cache_hit = de_method.test(counts, obs, design=design, ref_level=ref_level)
         chosen = select_de_genes(table, n_genes=n_genes, mode=mode, alpha=alpha, lfc_threshold=lfc_threshold, source=source)
         return table, chosen, cache_hit
 
