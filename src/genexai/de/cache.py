@@ -255,7 +255,9 @@ def cached_deseq2_contrasts(
     variable, ref, levels = contrast_levels(align_metadata(counts, metadata), opts.design, opts.ref_level)
 
     def fit() -> dict[str, pd.DataFrame]:
-        return fit_deseq2_contrasts(counts, metadata, n_cpus=n_cpus, quiet=quiet, inference=inference, device=device, **options)
+        return fit_deseq2_contrasts(
+            counts, metadata, n_cpus=n_cpus, quiet=quiet, inference=inference, device=device, **options
+        )
 
     key_options: dict[str, Any] = {}
     if cache_dir is not None:  # the two-group key's options (levels[0]: any valid contrast), then the levels

@@ -53,7 +53,9 @@ def _final_counts(dds: DeseqDataSet) -> np.ndarray:
     return counts
 
 
-def deseq2_lrt(dds: DeseqDataSet, reduced: str, opts: DESeq2Options, *, device: str | torch.device = "cpu") -> pd.DataFrame:
+def deseq2_lrt(
+    dds: DeseqDataSet, reduced: str, opts: DESeq2Options, *, device: str | torch.device = "cpu"
+) -> pd.DataFrame:
     """The LRT of the full design of ``dds`` against the formula ``reduced``; a table in RESULT_COLUMNS.
 
     ``stat`` is the chi-square statistic, ``log2FoldChange`` and ``lfcSE`` are NaN (no
@@ -85,7 +87,8 @@ def deseq2_lrt(dds: DeseqDataSet, reduced: str, opts: DESeq2Options, *, device: 
     base_mean = dds.var["_normed_means"].to_numpy(dtype=np.float64)
     padj = filtered_padj(pvalue, base_mean, opts.alpha) if opts.independent_filter else _bh(pvalue)
     table = pd.DataFrame(
-        {"baseMean": base_mean, "log2FoldChange": np.nan, "lfcSE": np.nan, "stat": stat, "pvalue": pvalue, "padj": padj},
+        {"baseMean": base_mean, "log2FoldChange": np.nan, "lfcSE": np.nan,
+         "stat": stat, "pvalue": pvalue, "padj": padj},  # fmt: skip
         index=pd.Index(genes, name="gene"),
     )
     return table.loc[:, list(RESULT_COLUMNS)]

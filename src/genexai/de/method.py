@@ -86,7 +86,7 @@ class DEMethod(ABC):
     def test_contrasts(
         self, counts: pd.DataFrame, obs: pd.DataFrame, *, design: str, ref_level: str | None
     ) -> tuple[dict[str, pd.DataFrame], bool]:
-        """Every non-reference level of the tested variable against ``ref_level``, plus an omnibus test across all levels.
+        """Every non-reference level of the tested variable against ``ref_level``, plus an omnibus test of all levels.
 
         For a condition with K >= 2 levels: one fit where the method has one, a test per
         contrast ``level vs ref_level`` (with two levels, the table :meth:`test` returns) and

@@ -60,4 +60,5 @@ class WilcoxonMethod(DEMethod):
     ) -> tuple[dict[str, pd.DataFrame], bool]:
         from genexai.de.wilcoxon import run_wilcoxon_contrasts
 
-        return run_wilcoxon_contrasts(counts, obs, design=design, ref_level=ref_level, pseudocount=self.pseudocount), False
+        tables = run_wilcoxon_contrasts(counts, obs, design=design, ref_level=ref_level, pseudocount=self.pseudocount)
+        return tables, False

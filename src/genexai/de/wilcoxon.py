@@ -37,7 +37,9 @@ from scipy.stats import false_discovery_control, kruskal, mannwhitneyu, norm
 
 from genexai.data.preprocess import median_of_ratios_log_geomeans, size_factors
 from genexai.de.options import RESULT_COLUMNS
-from genexai.de.inputs import OMNIBUS, align_metadata, contrast_levels, design_variables, resolve_contrast, validate_counts
+from genexai.de.inputs import (
+    OMNIBUS, align_metadata, contrast_levels, design_variables, resolve_contrast, validate_counts,
+)  # fmt: skip
 from genexai.errors import ConfigError
 
 __all__ = ["run_wilcoxon", "run_wilcoxon_contrasts"]

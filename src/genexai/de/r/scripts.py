@@ -27,7 +27,8 @@ __all__ = ["DESEQ2", "DESEQ2_CONTRASTS", "EDGER_QL", "EDGER_QL_CONTRASTS", "LIMM
 _FILTERED_FIT = r"""
     X <- model.matrix(as.formula(design), data = coldata)
     coef <- paste0(variable, tested)
-    if (!all(coef %in% colnames(X))) stop("coefficient ", coef[!(coef %in% colnames(X))][1], " is not in the design matrix")
+    absent <- setdiff(coef, colnames(X))
+    if (length(absent)) stop("coefficient ", absent[1], " is not in the design matrix")
     y <- edgeR::DGEList(counts = counts)
     keep <- edgeR::filterByExpr(y, design = X)
     y <- y[keep, , keep.lib.sizes = FALSE]
