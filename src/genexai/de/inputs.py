@@ -15,15 +15,12 @@ from formulaic.errors import FormulaicError
 from formulaic.parser.types.factor import Factor
 
 from genexai.errors import ConfigError, DataError
+from genexai.utils.contrasts import OMNIBUS  # the key of the test across all levels in DEMethod.test_contrasts
 
 __all__ = [
     "OMNIBUS", "align_metadata", "contrast_levels", "design_variables", "prepare_inputs", "reduced_design",
     "resolve_contrast", "validate_counts",
 ]  # fmt: skip
-
-#: The key of the test across all levels in the result of ``DEMethod.test_contrasts``.
-OMNIBUS = "omnibus"
-
 
 def design_variables(design: str) -> tuple[list[str], str | None]:
     """Parse a design formula with the parser PyDESeq2 itself uses.
