@@ -127,9 +127,28 @@ def test_significance_is_refused_for_three_groups_before_training(train_cfg):
         train(cfg)
 
 
-@pytest.mark.parametrize("model", ["xgboost", "logreg_l1"])
+@pytest.mark.parametrize("model", ["xgboost", "logreg_l1", "svm", "random_forest"])
 def test_classical_models_train_on_three_groups(train_cfg, model, tmp_path):
     metrics = train(train_cfg([*FAST, f"model={model}", "data.n_genes=100"]))
     assert metrics["test/auroc"] > 0.8
     importance = pd.read_csv(tmp_path / "importance.csv")
     assert set(importance[CONTRAST]) == {"B", "C", OMNIBUS}
+
+
+def test_a_one_vs_one_svm_explains_its_reference_pair():
+    from sklearn.svm import SVC
+
+    from genexai.attribution.registry import get_attribution
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(90, 5)).astype(np.float32)
+    y = np.repeat([0, 1, 2], 30)
+    x[y == 2, 3] += 3.0  # only gene 3 separates C from the reference A
+    model = ClassicalModel(SVC(kernel="linear"), gene_names=[f"g{j}" for j in range(5)], class_names=["A", "B", "C"])
+    model.fit(x, y)
+    assert model.one_vs_one
+    margin = model.decision(x, 2)
+    assert margin[y == 2].mean() > 0 > margin[y == 0].mean()  # positive toward C, negative toward A
+    coef = get_attribution("coefficients", model).attribute(x, target=2).numpy()
+    assert int(np.abs(coef).argmax()) == 3 and coef[3] > 0
+    np.testing.assert_allclose(x.astype(np.float64) @ coef, margin - margin.mean() + (x @ coef).mean(), atol=1e-6)

@@ -107,7 +107,7 @@ def test_level_names_params_and_refusals():
     assert list(adata.obs["condition"].cat.categories) == ["ctl", "t1", "t2", "t3"]
     assert adata.obs["condition"].value_counts().to_dict() == {"ctl": 5, "t1": 5, "t2": 5, "t3": 5}
     assert {"is_de_t1", "true_log2fc_t3", "source_gene"} <= set(adata.var.columns)
-    with pytest.raises(ValueError, match="class_balance"):
+    with pytest.raises(ConfigError, match="class_balance"):
         simulate_counts(n_samples=30, n_genes=50, class_balance=0.3, n_groups=3)
     with pytest.raises(ConfigError, match="class_names"):
         simulate_counts(n_samples=30, n_genes=50, n_groups=3, class_names=("A", "B"))

@@ -189,6 +189,10 @@ class _Linear(ClassicalAttribution):
         if coef.shape[0] == 1:  # binary: one vector for class 1
             sign = 1.0 if target == 1 else -1.0
             return sign * coef[0], float(sign * intercept[0])
+        if self.model.one_vs_one:  # one SVM per pair of classes; the pair (0, target) is row target - 1
+            if target == 0:
+                raise AttributionError(f"target=0 is the reference class of a {len(core.classes_)}-class model")
+            return -coef[target - 1], float(-intercept[target - 1])
         if target == 0:
             raise AttributionError(f"target=0 is the reference class of a {coef.shape[0]}-class model; choose 1..{coef.shape[0] - 1}")
         return coef[target] - coef[0], float(intercept[target] - intercept[0])

@@ -170,7 +170,9 @@ def simulate_counts(
     """
     levels = group_levels(n_groups, class_names)
     if n_groups > 2 and class_balance != 0.5:
-        raise ValueError(f"class_balance={class_balance} applies to two groups only; n_groups={n_groups} splits near-equally")
+        raise ConfigError(
+            f"data.adata.class_balance={class_balance} applies to two groups only; n_groups={n_groups} splits near-equally"
+        )
     rng = np.random.default_rng(seed)
     if n_groups == 2:  # the historical draw, kept so that two-group datasets do not change
         group = np.zeros(n_samples, dtype=np.int64)

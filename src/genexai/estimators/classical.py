@@ -104,6 +104,11 @@ class ClassicalModel:
         return _is_xgboost(self.core)
 
     @property
+    def one_vs_one(self) -> bool:
+        """Whether the decisions come from pairwise SVMs (a K > 2-class SVC; see :func:`one_vs_one_margin`)."""
+        return is_one_vs_one(self.core)
+
+    @property
     def has_proba(self) -> bool:
         # sklearn hides predict_proba (``available_if``) where it does not exist, e.g. SVC without calibration.
         return hasattr(self.estimator, "predict_proba")
@@ -201,6 +206,8 @@ class ClassicalModel:
         core = self.core
         if self.is_xgboost:
             margin = np.asarray(core.predict(x, output_margin=True, **self._xgb_range()), dtype=np.float64)
+        elif is_one_vs_one(core):
+            return one_vs_one_margin(core, x, target)
         elif hasattr(core, "decision_function"):
             margin = np.asarray(core.decision_function(x), dtype=np.float64)
         else:
@@ -320,3 +327,27 @@ def _against_reference(scores: np.ndarray, target: int) -> np.ndarray:
             f"is zero; choose a target in 1..{scores.shape[1] - 1}"
         )
     return scores[:, target] - scores[:, 0]
+
+
+def is_one_vs_one(core: Any) -> bool:
+    """A K > 2-class SVC: one binary SVM per pair of classes, whose margins are not per class."""
+    return getattr(core, "decision_function_shape", None) is not None and len(getattr(core, "classes_", ())) > 2
+
+
+def one_vs_one_margin(core: Any, x: np.ndarray, target: int) -> np.ndarray:
+    """The margin of an SVC's pairwise SVM "reference class 0 vs ``target``", positive toward ``target``.
+
+    scikit-learn orders the pairs (0, 1), (0, 2), …, (0, K−1), (1, 2), …, and a pair's
+    decision value is positive for its first class; the pair (0, target) is column
+    ``target − 1``, negated. Its ``decision_function_shape="ovr"`` output aggregates votes
+    over all pairs and is no contrast with the reference, hence the switch to ``ovo``.
+    """
+    if target == 0:
+        raise AttributionError(f"target=0 is the reference class of a {len(core.classes_)}-class model; choose 1..")
+    shape = core.decision_function_shape
+    core.decision_function_shape = "ovo"
+    try:
+        pairs = np.asarray(core.decision_function(x), dtype=np.float64)
+    finally:
+        core.decision_function_shape = shape
+    return -pairs[:, target - 1]

@@ -245,7 +245,7 @@ def evaluation_outputs(out_dir: str | os.PathLike) -> dict[str, Any]:
     """``de``, ``comparison`` and ``figures`` of an evaluation directory, as :func:`log_results` takes them.
 
     Reads what :func:`genexai.pipeline.evaluate.evaluate_model` writes (``de.csv``,
-    ``comparison.csv``, ``*.png``); an absent directory or file is simply left out,
+    ``comparison.csv``, ``*.png``, also per contrast in ``<contrast>/``); an absent directory or file is simply left out,
     so ``log_results(..., **evaluation_outputs(run_dir / "evaluation"))`` is safe
     whether or not the run was evaluated.
     """
@@ -256,7 +256,9 @@ def evaluation_outputs(out_dir: str | os.PathLike) -> dict[str, Any]:
         outputs["de"].index.name = "gene"
     if (out_dir / "comparison.csv").is_file():
         outputs["comparison"] = pd.read_csv(out_dir / "comparison.csv")
-    figures = {p.stem: p for p in sorted(out_dir.glob("*.png"))} if out_dir.is_dir() else {}
+    # K > 2 classes: each contrast's figures are in <contrast>/, logged as "<contrast>/<figure>".
+    pngs = sorted(out_dir.rglob("*.png")) if out_dir.is_dir() else []
+    figures = {p.relative_to(out_dir).with_suffix("").as_posix(): p for p in pngs}
     if figures:
         outputs["figures"] = figures
     return outputs
