@@ -32,10 +32,13 @@ from genexai.evaluation.compare import de_label
 from genexai.pipeline.evaluate import (
     ceiling_method,
     check_de_config,
+    comparison_metrics,
     comparison_options,
+    deletion_step,
     evaluate_model,
     fit_on_training,
-    run_faithfulness,
+    run_details,
+    stage_metrics,
 )
 from genexai.utils.contrasts import CONTRAST, OMNIBUS, contrast_names, is_multiclass
 from genexai.utils.files import atomic_write
@@ -157,16 +160,11 @@ def evaluate_contrasts(
     if ceiling is not None:
         atomic_write(out_dir / "de_ceiling.csv", lambda tmp: ceiling.to_csv(tmp, index=False))
 
-    faith_cfg = comparison_cfg.get("faithfulness")
-    deletion = None
-    with measure() as faith_usage:
-        if faith_cfg is not None and faith_cfg.get("enabled", False):
-            deletion = run_faithfulness(model, datamodule, _per_contrast(importance, OMNIBUS), faith_cfg)
-    if deletion is not None:
-        curves, faith_summary = deletion
-        comparison = comparison.join(faith_summary, on="method")
-        atomic_write(out_dir / "faithfulness.csv", lambda tmp: curves.to_csv(tmp, index=False))
-        figures["deletion_curves"] = plots.deletion_curves(curves, out_dir / "deletion_curves.png")
+    comparison, faith_summary, deletion_figure, faith_seconds = deletion_step(
+        model, datamodule, _per_contrast(importance, OMNIBUS), comparison, comparison_cfg, out_dir
+    )
+    if deletion_figure is not None:
+        figures["deletion_curves"] = deletion_figure
     report = write_report(
         out_dir,
         dataset=datamodule.name,
@@ -177,35 +175,19 @@ def evaluate_contrasts(
         importance=importance,
         figures=figures,
         extra={
-            "DE baseline": de_label(de_name),
+            **run_details(datamodule, de_name, cache_hit, de_usage.seconds, faith_seconds),
             "contrasts": [f"{level} vs {datamodule.class_names[0]}" for level in datamodule.class_names[1:]],
-            "DE cache hit": cache_hit,
-            "DE time (s)": round(de_usage.seconds, 2),
-            "faithfulness time (s)": round(faith_usage.seconds, 2),
-            "training samples": int(len(datamodule.split_index["train"])),
-            "gene selection": getattr(datamodule, "selection_info", {"method": "variance"}),
         },
         alpha=comparison_cfg.alpha,
         lfc_threshold=comparison_cfg.lfc_threshold,
         de_name=de_name,
-        faithfulness=None if deletion is None else faith_summary,
+        faithfulness=faith_summary,
         ceiling=ceiling,
     )
-    metrics: dict[str, Any] = {
-        "eval/de_baseline": de_name,
-        "eval/de_contrasts": list(tables),
-        "eval/de_cache_hit": cache_hit,
-        "eval/de_time_s": de_usage.seconds,
-        "eval/de_peak_rss_mib": de_usage.peak_rss_mib,
-        "eval/de_samples": sorted(datamodule.raw_counts("train").obs_names),
-        "eval/report": str(report),
-        "eval/faithfulness_time_s": faith_usage.seconds,
-    }
-    if deletion is not None:
-        for method, row in faith_summary.iterrows():
-            metrics[f"eval/faithfulness_auroc/{method}"] = float(row["faithfulness_auroc"])
-            metrics[f"eval/faithfulness_logloss/{method}"] = float(row["faithfulness_logloss"])
-    metrics.update(_comparison_metrics(comparison, de_name, list(comparison_cfg.ks)))
+    metrics = stage_metrics(datamodule, de_name, cache_hit, de_usage, report, faith_seconds, faith_summary)
+    metrics["eval/de_contrasts"] = list(tables)
+    for contrast, rows in comparison.groupby(CONTRAST, sort=False):
+        metrics.update(comparison_metrics(rows, de_name, list(comparison_cfg.ks), prefix=_prefix(contrast)))
     for row in [] if ceiling is None else ceiling.to_dict("records"):
         metrics[f"{_prefix(row[CONTRAST])}ceiling/auprc_vs_{de_name}/{row['method']}"] = float(row["auprc"])
     return metrics
@@ -214,24 +196,6 @@ def evaluate_contrasts(
 def _prefix(contrast: str) -> str:
     """``eval/`` for the omnibus rows (the keys two-level runs use), ``eval/contrast_<level>/`` for a contrast."""
     return "eval/" if contrast == OMNIBUS else f"eval/contrast_{contrast}/"
-
-
-def _comparison_metrics(comparison: pd.DataFrame, de_name: str, ks: list[int]) -> dict[str, float]:
-    metrics: dict[str, float] = {}
-    for row in comparison.to_dict("records"):
-        prefix = _prefix(row[CONTRAST])
-        metrics[f"{prefix}auprc_vs_{row['reference']}/{row['method']}"] = float(row["auprc"])
-        if row["reference"] == de_name:
-            metrics[f"{prefix}spearman_neglog10p_vs_{de_name}/{row['method']}"] = float(row["spearman_neglog10p"])
-            for k in ks:
-                metrics[f"{prefix}jaccard@{k}_vs_{de_name}/{row['method']}"] = float(row[f"jaccard@{k}"])
-        if row["method"] == de_name and pd.notna(row.get("realised_fdr")):
-            for key in ("realised_fdr", "power", "n_calls"):
-                metrics[f"{prefix}{de_name}/{key}"] = float(row[key])
-    for contrast, rows in comparison.groupby(CONTRAST, sort=False):
-        vs_de = rows.loc[rows["reference"] == de_name, "auprc"]
-        metrics[f"{_prefix(contrast)}auprc_vs_de/max"] = float(vs_de.max()) if len(vs_de) else float("nan")
-    return metrics
 
 
 def _contrast_first(frame: pd.DataFrame) -> pd.DataFrame:

@@ -27,9 +27,13 @@ from genexai.evaluation.faithfulness import faithfulness, rankings_from_importan
 from genexai.evaluation.metrics import planted_de
 from genexai.significance import has_significance, significance_calls, significance_metrics
 from genexai.utils.files import atomic_write
-from genexai.utils.resources import measure
+from genexai.utils.resources import Usage, measure
 
-__all__ = ["check_de_config", "de_gene_sets", "ceiling_method", "comparison_options", "fit_on_training", "run_ceiling", "run_de_baseline", "run_faithfulness", "evaluate_model"]
+__all__ = [
+    "ceiling_method", "check_de_config", "comparison_metrics", "comparison_options", "de_gene_sets", "deletion_step",
+    "evaluate_model", "fit_on_training", "run_ceiling", "run_de_baseline", "run_details", "run_faithfulness",
+    "stage_metrics",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +181,80 @@ def run_faithfulness(
     )
 
 
+def deletion_step(
+    model: Estimator, datamodule: RNASeqDataModule, importance: pd.DataFrame, comparison: pd.DataFrame,
+    comparison_cfg: DictConfig, out_dir: Path,
+) -> tuple[pd.DataFrame, pd.DataFrame | None, Path | None, float]:  # fmt: skip
+    """Faithfulness of ``importance``'s rankings when ``comparison.faithfulness.enabled``: ``faithfulness.csv``, its figure.
+
+    Returns the comparison with the per-method summary joined to every row of a method
+    (it does not depend on the reference), the summary (``None`` when skipped), the
+    deletion-curve figure and the seconds it took.
+    """
+    faith_cfg = comparison_cfg.get("faithfulness")
+    deletion = None
+    with measure() as usage:
+        if faith_cfg is not None and faith_cfg.get("enabled", False):
+            deletion = run_faithfulness(model, datamodule, importance, faith_cfg)
+    if deletion is None:
+        return comparison, None, None, usage.seconds
+    curves, summary = deletion
+    atomic_write(out_dir / "faithfulness.csv", lambda tmp: curves.to_csv(tmp, index=False))
+    figure = plots.deletion_curves(curves, out_dir / "deletion_curves.png")
+    return comparison.join(summary, on="method"), summary, figure, usage.seconds
+
+
+def run_details(
+    datamodule: RNASeqDataModule, de_name: str, cache_hit: bool, de_seconds: float, faith_seconds: float
+) -> dict[str, Any]:
+    """The report's "Run details": baseline, cache, times, training samples, gene selection."""
+    return {
+        "DE baseline": de_label(de_name),
+        "DE cache hit": cache_hit,
+        "DE time (s)": round(de_seconds, 2),
+        "faithfulness time (s)": round(faith_seconds, 2),
+        "training samples": int(len(datamodule.split_index["train"])),
+        "gene selection": getattr(datamodule, "selection_info", {"method": "variance"}),
+    }
+
+
+def stage_metrics(
+    datamodule: RNASeqDataModule, de_name: str, cache_hit: bool, de_usage: Usage, report: Path,
+    faith_seconds: float, faith_summary: pd.DataFrame | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The evaluation's own ``eval/*`` records: baseline, cache, time and memory, samples, report, faithfulness."""
+    metrics: dict[str, Any] = {
+        "eval/de_baseline": de_name,
+        "eval/de_cache_hit": cache_hit,
+        "eval/de_time_s": de_usage.seconds,
+        "eval/de_peak_rss_mib": de_usage.peak_rss_mib,
+        "eval/de_samples": sorted(datamodule.raw_counts("train").obs_names),
+        "eval/report": str(report),
+        "eval/faithfulness_time_s": faith_seconds,
+    }
+    for method, row in (() if faith_summary is None else faith_summary.iterrows()):
+        metrics[f"eval/faithfulness_auroc/{method}"] = float(row["faithfulness_auroc"])
+        metrics[f"eval/faithfulness_logloss/{method}"] = float(row["faithfulness_logloss"])
+    return metrics
+
+
+def comparison_metrics(comparison: pd.DataFrame, de_name: str, ks: list[int], prefix: str = "eval/") -> dict[str, float]:
+    """``<prefix>auprc_vs_<reference>/<method>``, rank agreement vs the baseline, its realised FDR/power, the best AUPRC."""
+    metrics: dict[str, float] = {}
+    for row in comparison.to_dict("records"):
+        metrics[f"{prefix}auprc_vs_{row['reference']}/{row['method']}"] = float(row["auprc"])
+        if row["reference"] == de_name:
+            metrics[f"{prefix}spearman_neglog10p_vs_{de_name}/{row['method']}"] = float(row["spearman_neglog10p"])
+            for k in ks:
+                metrics[f"{prefix}jaccard@{k}_vs_{de_name}/{row['method']}"] = float(row[f"jaccard@{k}"])
+        if row["method"] == de_name and pd.notna(row.get("realised_fdr")):
+            for key in ("realised_fdr", "power", "n_calls"):
+                metrics[f"{prefix}{de_name}/{key}"] = float(row[key])
+    vs_de = comparison.loc[comparison["reference"] == de_name, "auprc"]
+    metrics[f"{prefix}auprc_vs_de/max"] = float(vs_de.max()) if len(vs_de) else float("nan")
+    return metrics
+
+
 def evaluate_model(
     datamodule: RNASeqDataModule,
     importance: pd.DataFrame,
@@ -223,15 +301,9 @@ def evaluate_model(
     ceiling = run_ceiling(datamodule, de_cfg, de, comparison_cfg)
     if ceiling is not None:
         atomic_write(out_dir / "de_ceiling.csv", lambda tmp: ceiling.to_csv(tmp, index=False))
-    faith_cfg = comparison_cfg.get("faithfulness")
-    deletion = None
-    with measure() as faith_usage:
-        if faith_cfg is not None and faith_cfg.get("enabled", False):
-            deletion = run_faithfulness(model, datamodule, importance, faith_cfg)
-    if deletion is not None:
-        curves, faith_summary = deletion
-        comparison = comparison.join(faith_summary, on="method")  # reference-independent: every row of a method
-        atomic_write(out_dir / "faithfulness.csv", lambda tmp: curves.to_csv(tmp, index=False))
+    comparison, faith_summary, deletion_figure, faith_seconds = deletion_step(
+        model, datamodule, importance, comparison, comparison_cfg, out_dir
+    )
     calls = None
     if has_significance(importance):
         alpha = comparison_cfg.alpha if significance_alpha is None else significance_alpha
@@ -241,8 +313,8 @@ def evaluate_model(
         out_dir, importance, de, alpha=comparison_cfg.alpha, lfc_threshold=comparison_cfg.lfc_threshold,
         de_label=de_label(de_name),
     )
-    if deletion is not None:
-        figures["deletion_curves"] = plots.deletion_curves(curves, out_dir / "deletion_curves.png")
+    if deletion_figure is not None:
+        figures["deletion_curves"] = deletion_figure
     report = write_report(
         out_dir,
         dataset=datamodule.name,
@@ -252,47 +324,18 @@ def evaluate_model(
         de=de,
         importance=importance,
         figures=figures,
-        extra={
-            "DE baseline": de_label(de_name),
-            "DE cache hit": cache_hit,
-            "DE time (s)": round(de_time, 2),
-            "faithfulness time (s)": round(faith_usage.seconds, 2),
-            "training samples": int(len(datamodule.split_index["train"])),
-            "gene selection": getattr(datamodule, "selection_info", {"method": "variance"}),
-        },
+        extra=run_details(datamodule, de_name, cache_hit, de_time, faith_seconds),
         alpha=comparison_cfg.alpha,
         lfc_threshold=comparison_cfg.lfc_threshold,
         de_name=de_name,
         significance=calls,
-        faithfulness=None if deletion is None else faith_summary,
+        faithfulness=faith_summary,
         ceiling=ceiling,
     )
-    metrics: dict[str, Any] = {
-        "eval/de_baseline": de_name,
-        "eval/de_cache_hit": cache_hit,
-        "eval/de_time_s": de_time,
-        "eval/de_peak_rss_mib": de_usage.peak_rss_mib,
-        "eval/de_samples": sorted(datamodule.raw_counts("train").obs_names),
-        "eval/report": str(report),
-        "eval/faithfulness_time_s": faith_usage.seconds,
-    }
-    if deletion is not None:
-        for method, row in faith_summary.iterrows():
-            metrics[f"eval/faithfulness_auroc/{method}"] = float(row["faithfulness_auroc"])
-            metrics[f"eval/faithfulness_logloss/{method}"] = float(row["faithfulness_logloss"])
-    for row in comparison.to_dict("records"):
-        metrics[f"eval/auprc_vs_{row['reference']}/{row['method']}"] = float(row["auprc"])
-        if row["reference"] == de_name:
-            metrics[f"eval/spearman_neglog10p_vs_{de_name}/{row['method']}"] = float(row["spearman_neglog10p"])
-            for k in comparison_cfg.ks:
-                metrics[f"eval/jaccard@{k}_vs_{de_name}/{row['method']}"] = float(row[f"jaccard@{k}"])
-        if row["method"] == de_name and pd.notna(row.get("realised_fdr")):
-            for key in ("realised_fdr", "power", "n_calls"):
-                metrics[f"eval/{de_name}/{key}"] = float(row[key])
+    metrics = stage_metrics(datamodule, de_name, cache_hit, de_usage, report, faith_seconds, faith_summary)
+    metrics.update(comparison_metrics(comparison, de_name, list(comparison_cfg.ks)))
     for row in [] if ceiling is None else ceiling.to_dict("records"):
         metrics[f"eval/ceiling/auprc_vs_{de_name}/{row['method']}"] = float(row["auprc"])
-    vs_de = comparison.loc[comparison["reference"] == de_name, "auprc"]
-    metrics["eval/auprc_vs_de/max"] = float(vs_de.max()) if len(vs_de) else float("nan")
     if calls is not None:
         metrics.update(significance_metrics(calls))
     return metrics
