@@ -70,11 +70,13 @@ def rows(case: str, seed: int, run_dir: Path) -> list[dict]:
     return out
 
 
-def _mean_sd(values: pd.Series) -> str:
+def _mean_sd(values: pd.Series, digits: int = 3) -> str:
     values = values.dropna()
     if values.empty:
         return "–"
-    return f"{values.mean():.3f}" if len(values) == 1 else f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
+    if len(values) == 1:
+        return f"{values.mean():.{digits}f}"
+    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
 
 
 def report(table: pd.DataFrame) -> str:
@@ -87,7 +89,7 @@ def report(table: pd.DataFrame) -> str:
     for (case, contrast, reference), group in table.groupby(["case", "contrast", "reference"], sort=False):
         lines.append(
             f"| {case} | {contrast} | {reference} | {group['seed'].nunique()} | {_mean_sd(group['test_macro_auroc'])} | "
-            f"{_mean_sd(group['n_hits'].astype(float))} | {group['best_method'].mode().iloc[0]} | "
+            f"{_mean_sd(group['n_hits'].astype(float), 0)} | {group['best_method'].mode().iloc[0]} | "
             f"{_mean_sd(group['best_auprc'])} | {_mean_sd(group['de_auprc'])} | {_mean_sd(group['chance_auprc'])} |"
         )
     return "\n".join(lines) + "\n"

@@ -152,3 +152,21 @@ def test_a_one_vs_one_svm_explains_its_reference_pair():
     coef = get_attribution("coefficients", model).attribute(x, target=2).numpy()
     assert int(np.abs(coef).argmax()) == 3 and coef[3] > 0
     np.testing.assert_allclose(x.astype(np.float64) @ coef, margin - margin.mean() + (x @ coef).mean(), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_three_group_spike_in_from_real_yeast_counts_is_scored_end_to_end(train_cfg, tmp_path):
+    from tests.conftest import real_data
+
+    real_data("yeast_snf2")
+    metrics = train(train_cfg([
+        "data=spikein", "data.adata.n_groups=3", "data.n_genes=500", "trainer.max_epochs=30", "evaluate=true",
+        "de.inference=torch", f"de.cache_dir={tmp_path / 'cache'}", "comparison.ceiling=null",
+        "attribution.methods=[{name: saliency}]", "comparison.n_bootstrap=20", "comparison.faithfulness.enabled=false",
+    ]))
+    comparison = pd.read_csv(tmp_path / "evaluation" / "comparison.csv")
+    truth = comparison[(comparison["reference"] == "truth") & (comparison["method"] == "saliency")].set_index(CONTRAST)
+    assert set(truth.index) == {"B", "C", OMNIBUS}
+    # Half-way from chance to perfect at least, per contrast (chance is high: a quarter to a half of the genes are planted).
+    assert ((truth["auprc"] - truth["chance_auprc"]) > 0.5 * (1 - truth["chance_auprc"])).all()
+    assert metrics["test/auroc"] > 0.7
