@@ -207,14 +207,15 @@ def contrast_summaries(comparison: pd.DataFrame) -> dict:
 
 def _contrast_sections(
     comparison: pd.DataFrame, importance: pd.DataFrame, de: pd.DataFrame, figures: dict[str, Path],
-    n_top: int, alpha: float, lfc_threshold: float, de_name: str,
+    n_top: int, alpha: float, lfc_threshold: float, de_name: str, reference_level: str | None,
 ) -> str:  # fmt: skip
     """One section per contrast (K > 2 classes): its metrics, figures and top genes, the omnibus last."""
+    reference = reference_level or "the reference level"
     sections = []
     for contrast in dict.fromkeys(comparison[CONTRAST]):
         title = (
             "Omnibus: each method's largest importance over the contrasts vs the omnibus test's hits"
-            if contrast == OMNIBUS else f"Contrast {contrast} vs the reference level"
+            if contrast == OMNIBUS else f"Contrast {contrast} vs {reference}"
         )  # fmt: skip
         rows = comparison.loc[comparison[CONTRAST] == contrast].drop(columns=CONTRAST)
         scored = importance.loc[importance[CONTRAST] == contrast].drop(columns=CONTRAST)
@@ -261,6 +262,7 @@ def write_report(
     significance: pd.DataFrame | None = None,
     faithfulness: pd.DataFrame | None = None,
     ceiling: pd.DataFrame | None = None,
+    reference_level: str | None = None,
 ) -> Path:
     """Write ``report.html``, ``comparison.json`` and ``comparison.csv`` into ``run_dir``.
 
@@ -295,6 +297,9 @@ def write_report(
     faithfulness : pandas.DataFrame, optional
         Per-method deletion summary indexed by method (the second output of
         :func:`~genexai.evaluation.faithfulness.faithfulness`); adds a section.
+    reference_level : str, optional
+        The reference class, named in the per-contrast section titles (K > 2 classes:
+        tables with a ``contrast`` column get one section per contrast).
 
     Returns
     -------
@@ -339,7 +344,8 @@ log2FC &gt; 0 and signed attribution &gt; 0 both mean "toward the tested (non-re
 auprc_minus_de is a method's AUPRC minus the DE baseline's p-value ranking's against the truth,
 with a paired interval: a method beats the baseline only if it excludes 0.
 The full table is in comparison.csv.</p>
-{_contrast_sections(comparison, importance, de, figures, n_top, alpha, lfc_threshold, de_name) if multiclass else
+{_contrast_sections(comparison, importance, de, figures, n_top, alpha, lfc_threshold, de_name, reference_level)
+ if multiclass else
  f'<div class="scroll">{_table(_metrics_table(comparison))}</div>'}
 {_ceiling(ceiling, de_name)}
 {_significance(significance)}

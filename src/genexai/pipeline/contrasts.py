@@ -183,6 +183,7 @@ def evaluate_contrasts(
         de_name=de_name,
         faithfulness=faith_summary,
         ceiling=ceiling,
+        reference_level=datamodule.class_names[0],
     )
     metrics = stage_metrics(datamodule, de_name, cache_hit, de_usage, report, faith_seconds, faith_summary)
     metrics["eval/de_contrasts"] = list(tables)
