@@ -170,3 +170,21 @@ def test_a_three_group_spike_in_from_real_yeast_counts_is_scored_end_to_end(trai
     # Half-way from chance to perfect at least, per contrast (chance is high: a quarter to a half of the genes are planted).
     assert ((truth["auprc"] - truth["chance_auprc"]) > 0.5 * (1 - truth["chance_auprc"])).all()
     assert metrics["test/auroc"] > 0.7
+
+
+def test_the_python_api_names_every_contrast(tmp_path):
+    import genexai
+    from genexai.datasets.simulate import simulate_counts
+
+    adata = simulate_counts(n_samples=90, n_genes=200, n_groups=3, lfc_mean=2.0, seed=3)
+    result = genexai.run(adata, [
+        "evaluate=true", "de.inference=torch", f"de.cache_dir={tmp_path / 'cache'}", "comparison.ceiling=null",
+        "attribution.methods=[{name: saliency}]", "logger=none", "trainer.max_epochs=3", f"hydra.run.dir={tmp_path}",
+        "comparison.faithfulness.enabled=false", "comparison.n_bootstrap=0",
+    ])
+    var = result.adata.var
+    for column in ("importance_saliency", "importance_saliency_B", "importance_saliency_C", "de_padj", "de_padj_B"):
+        assert column in var, column
+    model = var["model_gene"]
+    assert (var.loc[model, "importance_saliency"] >= var.loc[model, ["importance_saliency_B", "importance_saliency_C"]].max(axis=1) - 1e-6).all()
+    assert {"proba_A", "proba_B", "proba_C"} <= set(result.adata.obs.columns)

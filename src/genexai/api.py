@@ -30,6 +30,7 @@ from genexai.errors import ConfigError
 from genexai.pipeline.run import RunOutcome
 from genexai.pipeline.train import train_outcome
 from genexai.tracking import quiet_third_party_output
+from genexai.utils.contrasts import CONTRAST, OMNIBUS
 from genexai.utils.files import atomic_write
 from genexai.utils.flatten import flatten
 
@@ -90,6 +91,14 @@ def _scalar_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
             if isinstance(value, int | float | str | np.number) and not isinstance(value, bool)}
 
 
+def _by_contrast(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """``(column suffix, rows)``: ``""`` for a two-class table and for the omnibus rows, ``_<level>`` per contrast."""
+    if CONTRAST not in table.columns:
+        return [("", table)]
+    return [("" if contrast == OMNIBUS else f"_{contrast}", rows.drop(columns=CONTRAST))
+            for contrast, rows in table.groupby(CONTRAST, sort=False)]
+
+
 def results_to_adata(outcome: RunOutcome) -> ad.AnnData:
     """The run's input AnnData with its results, under these keys.
 
@@ -98,6 +107,8 @@ def results_to_adata(outcome: RunOutcome) -> ad.AnnData:
         ``rank_<method>`` (1 = most important; NaN for genes outside the model),
         ``qvalue_<method>`` with significance, and with ``evaluate=true`` the DE
         baseline's columns as ``de_<column>`` (``de_log2FoldChange``, ``de_padj``, ...).
+        With K > 2 classes these are the class-agnostic (omnibus) rows, and every
+        contrast's own carry the suffix ``_<level>`` (``importance_saliency_B``, ``de_padj_B``).
     ``obs``
         ``split`` (train/val/test), ``proba_<class>`` (the model's class probability,
         every sample), ``predicted``.
@@ -109,19 +120,19 @@ def results_to_adata(outcome: RunOutcome) -> ad.AnnData:
     dm, estimator = outcome.datamodule, outcome.estimator
     adata = dm.adata.copy()
     adata.var["model_gene"] = adata.var_names.isin(dm.gene_names)
-    if outcome.importance is not None:
-        for method, table in outcome.importance.groupby("method", sort=False):
+    for suffix, rows in [] if outcome.importance is None else _by_contrast(outcome.importance):
+        for method, table in rows.groupby("method", sort=False):
             table = table.set_index("gene")
-            adata.var[f"importance_{method}"] = table["importance"].reindex(adata.var_names).to_numpy(dtype=float)
-            adata.var[f"rank_{method}"] = table["rank"].reindex(adata.var_names).to_numpy(dtype=float)
-            if "qvalue" in table:
-                adata.var[f"qvalue_{method}"] = table["qvalue"].reindex(adata.var_names).to_numpy(dtype=float)
+            for column in ("importance", "rank", "qvalue"):
+                if column in table:
+                    values = table[column].reindex(adata.var_names).to_numpy(dtype=float)
+                    adata.var[f"{column}_{method}{suffix}"] = values
     evaluation = outcome.run_dir / "evaluation"
     if (evaluation / "de.csv").is_file():
-        de = pd.read_csv(evaluation / "de.csv", index_col="gene")
-        for column in de.columns:
-            if pd.api.types.is_numeric_dtype(de[column]):
-                adata.var[f"de_{column}"] = de[column].reindex(adata.var_names).to_numpy(dtype=float)
+        for suffix, de in _by_contrast(pd.read_csv(evaluation / "de.csv", index_col="gene")):
+            for column in de.columns:
+                if pd.api.types.is_numeric_dtype(de[column]):
+                    adata.var[f"de_{column}{suffix}"] = de[column].reindex(adata.var_names).to_numpy(dtype=float)
     split = pd.Series("", index=adata.obs_names, dtype=object)
     for name, index in dm.split_index.items():
         split.iloc[index] = name
