@@ -47,6 +47,7 @@ DATASETS = ("pasilla", "airway", "yeast_snf2", "montpick", "tcga_brca_paired", "
 ENGINES = {
     "pydeseq2": ("deseq2", {"inference": "default"}, "PyDESeq2"),
     "torch": ("deseq2", {"inference": "torch"}, "torch DESeq2"),
+    "torch_r": ("deseq2", {"inference": "torch", "pipeline": "r"}, "torch DESeq2, R steps"),
     "r_deseq2": ("deseq2", {"inference": "r"}, "R DESeq2"),
     "edger": ("edger", {}, "edgeR QL"),
     "limma_voom": ("limma_voom", {}, "limma-voom"),
@@ -103,6 +104,35 @@ def pair_row(dataset: str, a: str, b: str, tables: dict[str, pd.DataFrame], alph
     return {"dataset": dataset, "engine_a": a, "engine_b": b, "jaccard": jaccard(hits[a], hits[b]),
             "spearman_pvalue": float(rho), "genes_both_tested": int(both.sum()),
             "hits_a": len(hits[a]), "hits_b": len(hits[b]), "hits_both": len(hits[a] & hits[b])}  # fmt: skip
+
+
+def _relative(a: pd.Series, b: pd.Series) -> np.ndarray:
+    both = a.notna() & b.notna() & (b != 0)
+    return (np.abs(a[both] - b[both]) / np.abs(b[both])).to_numpy()
+
+
+def against_r_row(dataset: str, engine: str, tables: dict[str, pd.DataFrame], alpha: float) -> dict:
+    """How close one DESeq2 engine is to R's DESeq2: hit-set Jaccard, relative differences, the padj NaN pattern."""
+    ours, r = tables[engine], tables["r_deseq2"].reindex(tables[engine].index)
+    row = {"dataset": dataset, "engine": engine,
+           "jaccard": jaccard(set(ours.index[ours["padj"] < alpha]), set(r.index[r["padj"] < alpha])),
+           "same_padj_nan": float((ours["padj"].isna() == r["padj"].isna()).mean())}  # fmt: skip
+    for column in ("log2FoldChange", "pvalue", "padj"):
+        diff = _relative(ours[column], r[column])
+        row[f"median_rel_{column}"] = float(np.median(diff)) if diff.size else np.nan
+        row[f"max_rel_{column}"] = float(diff.max()) if diff.size else np.nan
+    return row
+
+
+def against_r_markdown(rows: pd.DataFrame) -> str:
+    """The table of :func:`against_r_row` rows: DESeq2 engines (PyDESeq2's steps or R's) against R's DESeq2."""
+    lines = ["| dataset | engine | hit-set Jaccard | same padj NaN | LFC median / max rel. diff | p median / max | padj median / max |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for row in rows.to_dict("records"):
+        cells = [f"{row[f'median_rel_{c}']:.1e} / {row[f'max_rel_{c}']:.1e}" for c in ("log2FoldChange", "pvalue", "padj")]
+        lines.append(f"| {row['dataset']} | {ENGINES[row['engine']][2]} | {row['jaccard']:.4f} | "
+                     f"{100 * row['same_padj_nan']:.2f} % | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def markdown(engines: pd.DataFrame, pairs: pd.DataFrame, alpha: float) -> str:
@@ -162,9 +192,12 @@ def main() -> None:
     console = Console(width=200)
     engine_rows: list[dict] = []
     pair_rows: list[dict] = []
+    r_rows: list[dict] = []
     if args.report_only:  # the tables again from a finished run's CSVs
         engine_rows = pd.read_csv(args.out / "engines.csv").to_dict("records")
         pair_rows = pd.read_csv(args.out / "pairs.csv").to_dict("records")
+        if (args.out / "against_r.csv").is_file():
+            r_rows = pd.read_csv(args.out / "against_r.csv").to_dict("records")
     for dataset in [] if args.report_only else args.datasets:
         data = load(dataset, args.data_root)
         tables: dict[str, pd.DataFrame] = {}
@@ -182,15 +215,23 @@ def main() -> None:
             console.print(f"{dataset} {engine}: {engine_rows[-1]['hits']} hits, {seconds:.1f} s")
         for a, b in itertools.combinations(tables, 2):
             pair_rows.append(pair_row(dataset, a, b, tables, args.alpha))
+        if "r_deseq2" in tables:
+            r_rows += [against_r_row(dataset, e, tables, args.alpha) for e in ("pydeseq2", "torch", "torch_r") if e in tables]
         engines, pairs = pd.DataFrame(engine_rows), pd.DataFrame(pair_rows)
         args.out.mkdir(parents=True, exist_ok=True)  # keep what is done if a later dataset fails
+        atomic_write(args.out / "against_r.csv", lambda tmp: pd.DataFrame(r_rows).to_csv(tmp, index=False))
         atomic_write(args.out / "engines.csv", lambda tmp: engines.to_csv(tmp, index=False))
         atomic_write(args.out / "pairs.csv", lambda tmp: pairs.to_csv(tmp, index=False))
     engines, pairs = pd.DataFrame(engine_rows), pd.DataFrame(pair_rows)
     text = markdown(engines, pairs, args.alpha)
     write_text(args.out / "de_agreement.md", text)
     if args.docs is not None:
-        write_text(args.docs, DOC_HEADER + text + "\n## Every pair of engines\n\n" + pairs_markdown(pairs, args.alpha))
+        closeness = (
+            "\n## DESeq2 engines against R's DESeq2\n\n`torch DESeq2, R steps` is `de.inference=torch de.pipeline=r` "
+            "(genexai.de.rfaithful): R's gene-wise and MAP dispersion line search, trend, prior and filtering lowess.\n\n"
+            + against_r_markdown(pd.DataFrame(r_rows)) if r_rows else ""
+        )
+        write_text(args.docs, DOC_HEADER + text + closeness + "\n## Every pair of engines\n\n" + pairs_markdown(pairs, args.alpha))
     table = Table(title=f"DE engines pairwise: hit-set Jaccard (padj < {args.alpha:g}) / Spearman of p-values")
     for column in ("dataset", "pair", "jaccard", "spearman p", "hits a / b / both"):
         table.add_column(column, justify="right")

@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 from genexai.de.engines import make_inference
 from genexai.de.inputs import OMNIBUS, align_metadata, contrast_levels, reduced_design
 from genexai.de.options import RESULT_COLUMNS, DESeq2Options
+from genexai.de.rfaithful.pipeline import RDeseqDataSet, RDeseqStats
 from genexai.errors import ConfigError
 
 __all__ = ["RESULT_COLUMNS", "DESeq2Options", "fit_deseq2", "fit_deseq2_contrasts", "run_deseq2"]
@@ -61,7 +62,7 @@ def fit_deseq2(
     **options
         The fields of :class:`DESeq2Options` (``design``, ``contrast``, ``ref_level``,
         ``alpha``, ``lfc_shrink``, ``cooks_filter``, ``independent_filter``,
-        ``refit_cooks``, ``continuous``).
+        ``refit_cooks``, ``continuous``, ``pipeline``).
 
     Returns
     -------
@@ -96,7 +97,8 @@ def _fit_dataset(
     with warnings.catch_warnings():
         # We turn this warning into a ConfigError below, with a fix suggested.
         warnings.filterwarnings("ignore", message="The design matrix is not full rank")
-        dds = DeseqDataSet(
+        dataset = RDeseqDataSet if opts.pipeline == "r" else DeseqDataSet
+        dds = dataset(
             counts=counts,
             metadata=meta,
             design=opts.design,
@@ -124,7 +126,8 @@ def _wald_table(
 ) -> pd.DataFrame:
     """PyDESeq2's Wald test of ``contrast`` on a fitted dataset (optionally apeGLM-shrunk), in RESULT_COLUMNS."""
     variable, tested, _ = contrast
-    stats = DeseqStats(
+    statistics = RDeseqStats if opts.pipeline == "r" else DeseqStats
+    stats = statistics(
         dds,
         contrast=contrast,
         alpha=opts.alpha,

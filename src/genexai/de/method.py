@@ -47,6 +47,9 @@ class DEMethod(ABC):
         Device of the torch engine: ``cpu``, ``cuda`` or ``auto``.
     robust : bool
         Robust empirical Bayes (edgeR's ``estimateDisp``/``glmQLFit``, limma's ``eBayes``).
+    pipeline : str
+        DESeq2's steps: ``pydeseq2`` or ``r`` (R DESeq2's dispersion and filtering steps,
+        :mod:`genexai.de.rfaithful`).
     """
 
     #: The ``name`` of the method's ``configs/de/*.yaml``.
@@ -61,6 +64,7 @@ class DEMethod(ABC):
     inference: str = "default"
     device: str = "cpu"
     robust: bool = True
+    pipeline: str = "pydeseq2"
 
     def check_available(self) -> None:
         """Raise a one-line ConfigError when the method's engine is not installed (R ones)."""

@@ -11,7 +11,7 @@ __all__ = ["DESeq2Method", "WilcoxonMethod"]
 
 class DESeq2Method(DEMethod):
     """PyDESeq2 (:func:`~genexai.de.cache.cached_deseq2`): ``alpha`` drives its independent
-    filtering; ``lfc_shrink``, ``n_cpus``, ``cache_dir``, ``inference``, ``device`` apply."""
+    filtering; ``lfc_shrink``, ``n_cpus``, ``cache_dir``, ``inference``, ``device``, ``pipeline`` apply."""
 
     name = "deseq2"
 
@@ -29,6 +29,7 @@ class DESeq2Method(DEMethod):
         return cached_deseq2(
             counts, obs, cache_dir=self.cache_dir, design=design, ref_level=ref_level, alpha=self.alpha,
             lfc_shrink=self.lfc_shrink, n_cpus=self.n_cpus, inference=self.inference, device=self.device,
+            pipeline=self.pipeline,
         )  # fmt: skip
 
     def _test_contrasts(
@@ -39,6 +40,7 @@ class DESeq2Method(DEMethod):
         return cached_deseq2_contrasts(
             counts, obs, cache_dir=self.cache_dir, design=design, ref_level=ref_level, alpha=self.alpha,
             lfc_shrink=self.lfc_shrink, n_cpus=self.n_cpus, inference=self.inference, device=self.device,
+            pipeline=self.pipeline,
         )  # fmt: skip
 
 

@@ -9,10 +9,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 from genexai.de.inputs import prepare_inputs
+from genexai.errors import ConfigError
 
 __all__ = ["RESULT_COLUMNS", "DESeq2Options", "join_tables", "split_tables"]
 
 RESULT_COLUMNS: tuple[str, ...] = ("baseMean", "log2FoldChange", "lfcSE", "stat", "pvalue", "padj")
+#: DESeq2 pipelines: PyDESeq2's steps, or R DESeq2's where they differ (:mod:`genexai.de.rfaithful`).
+PIPELINES: tuple[str, ...] = ("pydeseq2", "r")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,10 @@ class DESeq2Options:
         PyDESeq2 options, same defaults.
     continuous : sequence of str
         Design variables to fit as numeric slopes; all others are categorical.
+    pipeline : str
+        ``pydeseq2`` (PyDESeq2's steps) or ``r``: R DESeq2's own gene-wise and MAP
+        dispersion optimiser, trend, prior and independent filtering
+        (:mod:`genexai.de.rfaithful`), on the same inference engine.
     """
 
     design: str = "~condition"
@@ -50,6 +57,11 @@ class DESeq2Options:
     independent_filter: bool = True
     refit_cooks: bool = True
     continuous: Sequence[str] = ()
+    pipeline: str = "pydeseq2"
+
+    def __post_init__(self) -> None:
+        if self.pipeline not in PIPELINES:
+            raise ConfigError(f"de.pipeline must be one of {list(PIPELINES)}, got {self.pipeline!r}")
 
     def prepare(self, counts: pd.DataFrame, metadata: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         """:func:`~genexai.de.inputs.prepare_inputs` with these options."""

@@ -1,0 +1,212 @@
+"""PyDESeq2's dataset and Wald test with R DESeq2's trend, prior, outlier rule and independent filtering (``de.pipeline=r``).
+
+PyDESeq2 (and genexai's torch engine, which computes what PyDESeq2 computes) follows
+DESeq2's pipeline step by step, but three of its steps are not R's: the parametric trend
+(:mod:`~genexai.de.rfaithful.trend`), the MAD constant of the log-residual variance that
+sets the dispersion prior and the outlier rule (R: 1.4826; PyDESeq2: 1/Φ⁻¹(0.75) =
+1.482602…), and the lowess of the independent-filtering threshold
+(:mod:`~genexai.de.rfaithful.lowess`). These classes replace exactly those steps; every
+other step (size factors, gene-wise and MAP dispersions, the GLM, Cook's distances, the
+Wald test) is PyDESeq2's, on whichever inference engine the caller passes.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+from pydeseq2.dds import DeseqDataSet
+from pydeseq2.ds import DeseqStats
+from scipy.stats import false_discovery_control
+
+from genexai.de.rfaithful.linesearch import fit_dispersions, grid_dispersions
+from genexai.de.rfaithful.lowess import r_lowess
+from genexai.de.rfaithful.trend import (
+    TrendFitError,
+    dispersion_prior_variance,
+    log_dispersion_variance,
+    parametric_trend,
+)
+
+__all__ = ["RDeseqDataSet", "RDeseqStats", "filter_threshold_index"]
+
+
+class RDeseqDataSet(DeseqDataSet):
+    """:class:`pydeseq2.dds.DeseqDataSet` whose dispersion steps are R DESeq2's.
+
+    Gene-wise and MAP dispersions by R's line search and grid rules
+    (:mod:`~genexai.de.rfaithful.linesearch`), the trend and the prior as R fits them; the
+    means the dispersions are fitted at (a linear model when the design is one group per
+    coefficient, else the GLM), the size factors and every later step are PyDESeq2's.
+    """
+
+    def fit_genewise_dispersions(self, vst: bool = False) -> None:
+        if vst:
+            super().fit_genewise_dispersions(vst)
+            return
+        if "size_factors" not in self.obs:
+            self.fit_size_factors(fit_type=self.size_factors_fit_type)
+        self.var["non_zero"] = ~(self.X == 0).all(axis=0)
+        self.non_zero_idx = np.arange(self.n_vars)[self.var["non_zero"]]
+        self.non_zero_genes = self.var_names[self.var["non_zero"]]
+        self._fit_MoM_dispersions()  # R's alpha_init: min(rough, moments), clamped to [minDisp, maxDisp]
+        design = self.obsm["design_matrix"].to_numpy(dtype=np.float64)
+        counts = np.asarray(self.X[:, self.non_zero_idx], dtype=np.float64)
+        initial = self.var.loc[self.var["non_zero"], "_MoM_dispersions"].to_numpy(dtype=np.float64)
+        if len(self.obsm["design_matrix"].value_counts()) == design.shape[1]:  # R's linearMu
+            mu = self.inference.lin_reg_mu(
+                counts=counts, size_factors=self.obs["size_factors"].to_numpy(), design_matrix=design, min_mu=self.min_mu
+            )
+        else:
+            mu = self.inference.irls(
+                counts=counts, size_factors=self.obs["size_factors"].to_numpy(), design_matrix=design, disp=initial,
+                min_mu=self.min_mu, beta_tol=self.beta_tol,
+            )[1]  # fmt: skip
+        mu = np.maximum(mu, self.min_mu)
+        fit = fit_dispersions(counts, mu, design, np.log(initial), min_log_alpha=np.log(self.min_disp / 10))
+        estimate = np.minimum(np.exp(fit.log_alpha), self.max_disp)
+        no_increase = fit.last_lp < fit.initial_lp + np.abs(fit.initial_lp) / 1e6
+        estimate[no_increase] = initial[no_increase]
+        converged = (fit.iterations < 100) & (fit.iterations != 1)
+        refit = ~converged & (estimate > self.min_disp * 10)
+        if refit.any():
+            estimate[refit] = grid_dispersions(counts[:, refit], mu[:, refit], design)
+        self.layers["_mu_hat"] = np.full((self.n_obs, self.n_vars), np.nan)
+        self.layers["_mu_hat"][:, self.var["non_zero"]] = mu
+        self.var["genewise_dispersions"] = np.full(self.n_vars, np.nan)
+        self.var.loc[self.var["non_zero"], "genewise_dispersions"] = np.clip(estimate, self.min_disp, self.max_disp)
+        self.var["_genewise_converged"] = pd.array([pd.NA] * self.n_vars, dtype="boolean")
+        self.var.loc[self.var["non_zero"], "_genewise_converged"] = converged
+
+    def _refit_without_outliers(self) -> None:
+        """PyDESeq2's refit of the genes whose Cook's outliers were replaced, with this class's steps.
+
+        PyDESeq2 builds the refit's dataset as ``pydeseq2.dds.DeseqDataSet`` by name, so
+        the refitted genes would get PyDESeq2's dispersions; R refits them with the same
+        gene-wise and MAP rules as every other gene (``refitWithoutOutliers``). The name is
+        pointed at this class for the call only.
+        """
+        module = sys.modules[DeseqDataSet.__module__]
+        module.DeseqDataSet = type(self)
+        try:
+            super()._refit_without_outliers()
+        finally:
+            module.DeseqDataSet = DeseqDataSet
+
+    def fit_MAP_dispersions(self) -> None:
+        if "prior_disp_var" not in self.uns:
+            self.fit_dispersion_prior()
+        non_zero = self.var["non_zero"].to_numpy()
+        design = self.obsm["design_matrix"].to_numpy(dtype=np.float64)
+        counts = np.asarray(self.X[:, self.non_zero_idx], dtype=np.float64)
+        mu = self.layers["_mu_hat"][:, non_zero]
+        gene_wise = self.var["genewise_dispersions"].to_numpy(dtype=np.float64)[non_zero]
+        fitted = self.var["fitted_dispersions"].to_numpy(dtype=np.float64)[non_zero]
+        prior_variance = float(np.asarray(self.uns["prior_disp_var"]).item())
+        initial = np.where(gene_wise > 0.1 * fitted, gene_wise, fitted)
+        fit = fit_dispersions(
+            counts, mu, design, np.log(initial), min_log_alpha=np.log(self.min_disp / 10),
+            prior_mean=np.log(fitted), prior_variance=prior_variance,
+        )  # fmt: skip
+        estimate = np.exp(fit.log_alpha)
+        converged = fit.iterations < 100
+        if (~converged).any():
+            estimate[~converged] = grid_dispersions(
+                counts[:, ~converged], mu[:, ~converged], design, prior_mean=np.log(fitted[~converged]),
+                prior_variance=prior_variance,
+            )  # fmt: skip
+        estimate = np.clip(estimate, self.min_disp, self.max_disp)
+        self.var["MAP_dispersions"] = np.full(self.n_vars, np.nan)
+        self.var.loc[non_zero, "MAP_dispersions"] = estimate
+        self.var["_MAP_converged"] = pd.array([pd.NA] * self.n_vars, dtype="boolean")
+        self.var.loc[non_zero, "_MAP_converged"] = converged
+        outlier = np.log(gene_wise) > np.log(fitted) + 2 * np.sqrt(self.uns["_squared_logres"])
+        final = np.where(outlier, gene_wise, estimate)
+        self.var["dispersions"] = np.full(self.n_vars, np.nan)
+        self.var.loc[non_zero, "dispersions"] = final
+        self.var["_outlier_genes"] = False
+        self.var.loc[non_zero, "_outlier_genes"] = outlier
+        if self.low_memory:
+            del self.layers["_mu_hat"]
+
+    def _fit_parametric_dispersion_trend(self, vst: bool = False) -> None:
+        if vst:  # the variance-stabilising transform is not part of the DE test
+            super()._fit_parametric_dispersion_trend(vst)
+            return
+        non_zero = self.var["non_zero"].to_numpy()
+        means = self.var["_normed_means"].to_numpy(dtype=np.float64)[non_zero]
+        gene_wise = self.var["genewise_dispersions"].to_numpy(dtype=np.float64)[non_zero]
+        use = gene_wise > 100 * self.min_disp
+        if not use.any():
+            raise TrendFitError("all gene-wise dispersion estimates are within 2 orders of magnitude of the minimum")
+        try:
+            coefs = parametric_trend(means[use], gene_wise[use])
+        except TrendFitError as err:
+            warnings.warn(
+                f"{err}: R's DESeq2 would fit a local (locfit) trend here, which genexai does not reproduce; "
+                "using the mean dispersion trend instead",
+                UserWarning,
+                stacklevel=2,
+            )
+            self._fit_mean_dispersion_trend(vst)
+            return
+        self.uns["trend_coeffs"] = pd.Series(coefs, index=["a0", "a1"])
+        self.uns["disp_function_type"] = "parametric"
+        fitted = np.full(self.n_vars, np.nan)
+        fitted[non_zero] = coefs[0] + coefs[1] / means
+        self.var["fitted_dispersions"] = fitted
+
+    def fit_dispersion_prior(self) -> None:
+        if "fitted_dispersions" not in self.var:
+            self.fit_dispersion_trend()
+        n_samples, n_coefs = self.n_obs, self.obsm["design_matrix"].shape[-1]
+        non_zero = self.var["non_zero"].to_numpy()
+        variance = log_dispersion_variance(
+            self.var["genewise_dispersions"].to_numpy(dtype=np.float64)[non_zero],
+            self.var["fitted_dispersions"].to_numpy(dtype=np.float64)[non_zero],
+            self.min_disp,
+        )
+        if 0 < n_samples - n_coefs <= 3:
+            warnings.warn(
+                f"{n_samples - n_coefs} residual degrees of freedom: R's DESeq2 matches the log-dispersion residuals to "
+                "a distribution simulated with R's random generator here, which genexai does not reproduce; the "
+                "prior variance uses the formula for more degrees of freedom",
+                UserWarning,
+                stacklevel=2,
+            )
+        self.uns["_squared_logres"] = variance  # R's varLogDispEsts, also the outlier rule's variance
+        self.uns["prior_disp_var"] = np.asarray(dispersion_prior_variance(variance, n_samples, n_coefs))
+
+
+def filter_threshold_index(num_rej: np.ndarray, theta: np.ndarray) -> int:
+    """R ``results()``'s choice among the filter quantiles (``pvalueAdjustment``), with R's lowess."""
+    if num_rej.max() <= 10:
+        return 0
+    fitted = r_lowess(theta, num_rej.astype(np.float64), f=1 / 5)
+    residual = np.zeros(1) if (num_rej == 0).all() else num_rej[num_rej > 0] - fitted[num_rej > 0]
+    threshold = fitted.max() - np.sqrt(np.mean(residual**2))
+    above = np.flatnonzero(num_rej > threshold)
+    return int(above[0]) if len(above) else 0
+
+
+class RDeseqStats(DeseqStats):
+    """:class:`pydeseq2.ds.DeseqStats` whose independent filtering picks R's threshold (R's lowess)."""
+
+    def _independent_filtering(self) -> None:
+        if not hasattr(self, "p_values"):
+            self.run_wald_test()
+        base_mean = np.asarray(self.base_mean, dtype=np.float64)
+        pvalues = self.p_values.to_numpy(dtype=np.float64)
+        lower = float(np.mean(base_mean == 0))
+        theta = np.linspace(lower, 0.95 if lower < 0.95 else 1.0, 50)
+        adjusted = np.full((len(pvalues), len(theta)), np.nan)
+        for i, cutoff in enumerate(np.quantile(base_mean, theta)):
+            use = (base_mean >= cutoff) & ~np.isnan(pvalues)
+            if use.any():
+                adjusted[use, i] = false_discovery_control(pvalues[use], method="bh")
+        num_rej = (adjusted < self.alpha).sum(axis=0)
+        j = filter_threshold_index(num_rej, theta)
+        self.filter_threshold = float(np.quantile(base_mean, theta)[j])
+        self.padj = pd.Series(adjusted[:, j], index=self.dds.var_names)
