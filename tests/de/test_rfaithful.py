@@ -158,3 +158,12 @@ def test_an_unknown_pipeline_is_one_line():
 
     with pytest.raises(ConfigError, match="de.pipeline must be one of"):
         DESeq2Options(pipeline="python")
+
+
+def test_a_bad_pipeline_stops_before_training(train_cfg, tmp_path):
+    from genexai.errors import ConfigError
+    from genexai.pipeline.train import train
+
+    with pytest.raises(ConfigError, match="de.pipeline must be one of"):
+        train(train_cfg(["evaluate=true", "de.pipeline=python"]))
+    assert not (tmp_path / "checkpoints").exists()  # refused before any model trained

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pydeseq2.default_inference import DefaultInference
 from pydeseq2.inference import Inference
 
+from genexai.de.options import PIPELINES
 from genexai.errors import ConfigError
 
 __all__ = ["INFERENCE_ENGINES", "check_de_config", "check_engine", "make_inference"]
@@ -29,7 +30,7 @@ def check_engine(inference: str) -> str:
 
 
 def check_de_config(de_cfg) -> None:
-    """Validate ``de.inference`` / ``de.device`` of a DE config up front (one-line ConfigError).
+    """Validate ``de.inference`` / ``de.pipeline`` / ``de.device`` of a DE config up front (one-line ConfigError).
 
     Called before training when ``evaluate=true``, so a typo does not surface only
     after the model has trained; CUDA availability is checked for the torch engine.
@@ -37,6 +38,9 @@ def check_de_config(de_cfg) -> None:
     from genexai.de.torch import check_device_name, resolve_device
 
     engine = check_engine(de_cfg.get("inference", "default"))
+    pipeline = de_cfg.get("pipeline", "pydeseq2")
+    if pipeline not in PIPELINES:
+        raise ConfigError(f"de.pipeline must be one of {list(PIPELINES)}, got {pipeline!r}")
     device = de_cfg.get("device", "cpu")
     check_device_name(device)
     if engine == "torch":
