@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from genexai.benchmarking.summary import mean_sd
+
 ROOT = Path(__file__).resolve().parents[1]
 
 CASES: dict[str, list[str]] = {
@@ -70,15 +72,6 @@ def rows(case: str, seed: int, run_dir: Path) -> list[dict]:
     return out
 
 
-def _mean_sd(values: pd.Series, digits: int = 3) -> str:
-    values = values.dropna()
-    if values.empty:
-        return "–"
-    if len(values) == 1:
-        return f"{values.mean():.{digits}f}"
-    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
-
-
 def report(table: pd.DataFrame) -> str:
     """The markdown table of docs/multiclass.md: mean ± sd over seeds, per case, contrast and reference."""
     lines = [
@@ -88,9 +81,9 @@ def report(table: pd.DataFrame) -> str:
     ]
     for (case, contrast, reference), group in table.groupby(["case", "contrast", "reference"], sort=False):
         lines.append(
-            f"| {case} | {contrast} | {reference} | {group['seed'].nunique()} | {_mean_sd(group['test_macro_auroc'])} | "
-            f"{_mean_sd(group['n_hits'].astype(float), 0)} | {group['best_method'].mode().iloc[0]} | "
-            f"{_mean_sd(group['best_auprc'])} | {_mean_sd(group['de_auprc'])} | {_mean_sd(group['chance_auprc'])} |"
+            f"| {case} | {contrast} | {reference} | {group['seed'].nunique()} | {mean_sd(group['test_macro_auroc'])} | "
+            f"{mean_sd(group['n_hits'].astype(float), 0)} | {group['best_method'].mode().iloc[0]} | "
+            f"{mean_sd(group['best_auprc'])} | {mean_sd(group['de_auprc'])} | {mean_sd(group['chance_auprc'])} |"
         )
     return "\n".join(lines) + "\n"
 

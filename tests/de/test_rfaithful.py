@@ -12,7 +12,7 @@ import pytest
 from genexai.de.deseq2 import fit_deseq2
 from genexai.de.rfaithful.linesearch import fit_dispersions
 from genexai.de.rfaithful.lowess import r_lowess
-from genexai.de.rfaithful.pipeline import filter_threshold_index
+from genexai.de.filtering import filter_threshold_index
 from genexai.de.rfaithful.trend import dispersion_prior_variance, log_dispersion_variance, parametric_trend
 from tests.conftest import real_data
 

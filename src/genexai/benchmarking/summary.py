@@ -22,7 +22,7 @@ from genexai.evaluation.compare import de_label
 from genexai.utils.contrasts import CONTRAST
 from genexai.utils.files import atomic_write, write_text
 
-__all__ = ["summarise", "topk_stability"]
+__all__ = ["mean_sd", "summarise", "topk_stability"]
 
 STAGES = ("data", "de", "train", "attribution")
 
@@ -79,13 +79,14 @@ def _chance_jaccard(k: int, n: int) -> float:
     return k / (2 * n - k) if n else float("nan")
 
 
-def _mean_sd(values: pd.Series) -> str:
+def mean_sd(values: pd.Series, digits: int = 3) -> str:
+    """``mean ± sd`` (ddof 1) of the non-missing values, the value alone for one, ``–`` for none."""
     values = values.dropna()
     if values.empty:
         return "–"
     if len(values) == 1:
-        return f"{values.iloc[0]:.3f}"
-    return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
+        return f"{values.iloc[0]:.{digits}f}"
+    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
 
 
 def de_baseline(table: pd.DataFrame) -> str:
@@ -118,13 +119,13 @@ def _scores(table: pd.DataFrame, records: list[dict[str, Any]], k: int) -> pd.Da
             "model": model,
             "method": method,
             "seeds": vs_de["seed"].nunique(),
-            "test AUROC": _mean_sd(vs_de["test_auroc"]),
-            "AUPRC vs DE": _mean_sd(vs_de["auprc"]),
-            "chance": _mean_sd(vs_de["chance_auprc"]),
-            f"precision@{k} vs DE": _mean_sd(vs_de.get(f"precision@{k}", pd.Series(dtype=float))),
-            f"chance@{k}": _mean_sd(vs_de.get(f"chance_precision@{k}", pd.Series(dtype=float))),
-            "AUPRC vs truth": _mean_sd(vs_truth["auprc"]) if len(vs_truth) else "–",
-            "chance (truth)": _mean_sd(vs_truth["chance_auprc"]) if len(vs_truth) else "–",
+            "test AUROC": mean_sd(vs_de["test_auroc"]),
+            "AUPRC vs DE": mean_sd(vs_de["auprc"]),
+            "chance": mean_sd(vs_de["chance_auprc"]),
+            f"precision@{k} vs DE": mean_sd(vs_de.get(f"precision@{k}", pd.Series(dtype=float))),
+            f"chance@{k}": mean_sd(vs_de.get(f"chance_precision@{k}", pd.Series(dtype=float))),
+            "AUPRC vs truth": mean_sd(vs_truth["auprc"]) if len(vs_truth) else "–",
+            "chance (truth)": mean_sd(vs_truth["chance_auprc"]) if len(vs_truth) else "–",
             f"top-{k} Jaccard across seeds": (
                 f"{stability[(dataset, model, method)]:.3f}" if (dataset, model, method) in stability else "–"
             ),
@@ -140,7 +141,7 @@ def _scores(table: pd.DataFrame, records: list[dict[str, Any]], k: int) -> pd.Da
             "dataset": dataset, "model": de_label(de_name), "method": _label("padj ranking", contrast),
             "seeds": per_split["seed"].nunique(),
             "test AUROC": "–", "AUPRC vs DE": "–", "chance": "–", f"precision@{k} vs DE": "–", f"chance@{k}": "–",
-            "AUPRC vs truth": _mean_sd(per_split["auprc"]), "chance (truth)": _mean_sd(per_split["chance_auprc"]),
+            "AUPRC vs truth": mean_sd(per_split["auprc"]), "chance (truth)": mean_sd(per_split["chance_auprc"]),
             f"top-{k} Jaccard across seeds": "–", "chance Jaccard": "–",
         })
     return pd.DataFrame(lines).sort_values(["dataset", "model", "method"], kind="stable").reset_index(drop=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydeseq2.default_inference import DefaultInference
 from pydeseq2.inference import Inference
 
-from genexai.de.options import PIPELINES
+from genexai.de.options import check_pipeline
 from genexai.errors import ConfigError
 
 __all__ = ["INFERENCE_ENGINES", "check_de_config", "check_engine", "make_inference"]
@@ -38,9 +38,7 @@ def check_de_config(de_cfg) -> None:
     from genexai.de.torch import check_device_name, resolve_device
 
     engine = check_engine(de_cfg.get("inference", "default"))
-    pipeline = de_cfg.get("pipeline", "pydeseq2")
-    if pipeline not in PIPELINES:
-        raise ConfigError(f"de.pipeline must be one of {list(PIPELINES)}, got {pipeline!r}")
+    check_pipeline(de_cfg.get("pipeline", "pydeseq2"))
     device = de_cfg.get("device", "cpu")
     check_device_name(device)
     if engine == "torch":

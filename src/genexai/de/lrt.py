@@ -11,8 +11,8 @@ differs, one test per gene instead of K − 1. As in R's DESeq2:
 * genes whose outliers PyDESeq2 replaced use the replaced counts, as their full fit did;
   genes that became all-zero by the replacement get ``stat = 0, p = 1`` (as the Wald test);
 * Cook's filtering and independent filtering as R's ``results()`` applies them to any
-  test: the same rule PyDESeq2's ``DeseqStats`` uses for Wald (mean-count filter chosen
-  by the number of rejections at ``alpha``, lowess), so ``padj`` follows R's.
+  test (:func:`~genexai.de.filtering.independent_filtering`: PyDESeq2's lowess, or R's
+  with ``de.pipeline=r``, as the Wald test of the same pipeline).
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ import pandas as pd
 import torch
 from formulaic import model_matrix
 from pydeseq2.dds import DeseqDataSet
-from pydeseq2.utils import lowess
 from scipy.special import gammaln
 from scipy.stats import chi2, false_discovery_control
 
+from genexai.de.filtering import independent_filtering
 from genexai.de.options import RESULT_COLUMNS, DESeq2Options
 from genexai.de.torch.irls import IrlsOptions, irls_chunk
 
-__all__ = ["deseq2_lrt", "filtered_padj", "nb_loglik"]
+__all__ = ["deseq2_lrt", "nb_loglik"]
 
 #: Genes per IRLS chunk: bounded temporaries, as the torch engine's default chunking.
 _CHUNK_ELEMENTS = 2**19
@@ -85,7 +85,10 @@ def deseq2_lrt(
     if opts.cooks_filter:
         pvalue[np.asarray(dds.cooks_outlier(), dtype=bool)] = np.nan
     base_mean = dds.var["_normed_means"].to_numpy(dtype=np.float64)
-    padj = filtered_padj(pvalue, base_mean, opts.alpha) if opts.independent_filter else _bh(pvalue)
+    if opts.independent_filter:
+        padj = independent_filtering(pvalue, base_mean, opts.alpha, r_rule=opts.pipeline == "r")[0]
+    else:
+        padj = _bh(pvalue)
     table = pd.DataFrame(
         {"baseMean": base_mean, "log2FoldChange": np.nan, "lfcSE": np.nan,
          "stat": stat, "pvalue": pvalue, "padj": padj},  # fmt: skip
@@ -100,29 +103,3 @@ def _bh(pvalue: np.ndarray) -> np.ndarray:
     if ok.any():
         padj[ok] = false_discovery_control(pvalue[ok], method="bh")
     return padj
-
-
-def filtered_padj(pvalue: np.ndarray, base_mean: np.ndarray, alpha: float) -> np.ndarray:
-    """BH after DESeq2's independent filtering on the mean of normalised counts.
-
-    The rule of ``pydeseq2.ds.DeseqStats._independent_filtering`` (R's ``pvalueAdjustment``):
-    50 ``baseMean`` quantile cut-offs, the first whose number of rejections at ``alpha``
-    exceeds the lowess fit's maximum minus its residual RMS; the cut-off is kept at the
-    lowest when at most 10 genes are rejected anywhere.
-    """
-    lower = float(np.mean(base_mean == 0))
-    theta = np.linspace(lower, 0.95 if lower < 0.95 else 1.0, 50)
-    cutoffs = np.quantile(base_mean, theta)
-    adjusted = np.full((len(theta), len(pvalue)), np.nan)
-    for i, cutoff in enumerate(cutoffs):
-        use = (base_mean >= cutoff) & ~np.isnan(pvalue)
-        if use.any():
-            adjusted[i, use] = false_discovery_control(pvalue[use], method="bh")
-    num_rej = (adjusted < alpha).sum(axis=1)
-    fitted = lowess(theta, num_rej, frac=1 / 5)
-    j = 0
-    if num_rej.max() > 10:
-        residual = num_rej[num_rej > 0] - fitted[num_rej > 0]
-        above = np.flatnonzero(num_rej > fitted.max() - np.sqrt(np.mean(residual**2)))
-        j = int(above[0]) if len(above) else 0
-    return adjusted[j]

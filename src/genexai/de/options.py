@@ -11,11 +11,18 @@ import pandas as pd
 from genexai.de.inputs import prepare_inputs
 from genexai.errors import ConfigError
 
-__all__ = ["RESULT_COLUMNS", "DESeq2Options", "join_tables", "split_tables"]
+__all__ = ["PIPELINES", "RESULT_COLUMNS", "DESeq2Options", "check_pipeline", "join_tables", "split_tables"]
 
 RESULT_COLUMNS: tuple[str, ...] = ("baseMean", "log2FoldChange", "lfcSE", "stat", "pvalue", "padj")
 #: DESeq2 pipelines: PyDESeq2's steps, or R DESeq2's where they differ (:mod:`genexai.de.rfaithful`).
 PIPELINES: tuple[str, ...] = ("pydeseq2", "r")
+
+
+def check_pipeline(pipeline: str) -> str:
+    """``pipeline`` if it is one of :data:`PIPELINES`, else a one-line ConfigError naming ``de.pipeline``."""
+    if pipeline not in PIPELINES:
+        raise ConfigError(f"de.pipeline must be one of {list(PIPELINES)}, got {pipeline!r}")
+    return pipeline
 
 
 @dataclass(frozen=True)
@@ -60,8 +67,7 @@ class DESeq2Options:
     pipeline: str = "pydeseq2"
 
     def __post_init__(self) -> None:
-        if self.pipeline not in PIPELINES:
-            raise ConfigError(f"de.pipeline must be one of {list(PIPELINES)}, got {self.pipeline!r}")
+        check_pipeline(self.pipeline)
 
     def prepare(self, counts: pd.DataFrame, metadata: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         """:func:`~genexai.de.inputs.prepare_inputs` with these options."""

@@ -29,6 +29,7 @@ from genexai.evaluation import compare_methods, write_report
 from genexai.evaluation import plots
 from genexai.evaluation.ceiling import ceiling_rows
 from genexai.evaluation.compare import de_label
+from genexai.evaluation.metrics import planted_de
 from genexai.pipeline.evaluate import (
     ceiling_method,
     check_de_config,
@@ -72,9 +73,7 @@ def omnibus_fold_change(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def long_form(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """One table of every contrast's rows, ``contrast`` first, indexed by gene (``de.csv``)."""
-    frames = [table.assign(**{CONTRAST: name}) for name, table in tables.items()]
-    out = pd.concat(frames)
-    return out[[CONTRAST, *[c for c in out.columns if c != CONTRAST]]]
+    return _contrast_first(pd.concat([table.assign(**{CONTRAST: name}) for name, table in tables.items()]))
 
 
 def contrast_truth(var: pd.DataFrame, contrast: str) -> tuple[pd.Series | None, pd.Series | None]:
@@ -84,7 +83,7 @@ def contrast_truth(var: pd.DataFrame, contrast: str) -> tuple[pd.Series | None, 
     ``(None, None)`` on data without a truth.
     """
     if contrast == OMNIBUS:
-        return (var["is_de"].astype(bool) if "is_de" in var else None), None
+        return planted_de(var), None
     is_de, lfc = f"is_de_{contrast}", f"true_log2fc_{contrast}"
     return (var[is_de].astype(bool) if is_de in var else None), (var[lfc] if lfc in var else None)
 
@@ -120,7 +119,7 @@ def evaluate_contrasts(
     ``eval/auprc_vs_de/max`` are the omnibus rows (what a sweep optimises), and every
     contrast's own are ``eval/contrast_<level>/auprc_vs_<reference>/<method>``.
     ``significance_alpha`` is accepted for the common signature; significance is refused
-    earlier for K > 2 (:func:`genexai.significance.check_significance_config`).
+    earlier for K > 2 (:func:`genexai.significance.check_significance_classes`).
     """
     del significance_alpha
     de_name = de_cfg.get("name", "deseq2")

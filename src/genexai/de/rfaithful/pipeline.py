@@ -19,10 +19,9 @@ import numpy as np
 import pandas as pd
 from pydeseq2.dds import DeseqDataSet
 from pydeseq2.ds import DeseqStats
-from scipy.stats import false_discovery_control
 
+from genexai.de.filtering import independent_filtering
 from genexai.de.rfaithful.linesearch import fit_dispersions, grid_dispersions
-from genexai.de.rfaithful.lowess import r_lowess
 from genexai.de.rfaithful.trend import (
     TrendFitError,
     dispersion_prior_variance,
@@ -30,7 +29,7 @@ from genexai.de.rfaithful.trend import (
     parametric_trend,
 )
 
-__all__ = ["RDeseqDataSet", "RDeseqStats", "filter_threshold_index"]
+__all__ = ["RDeseqDataSet", "RDeseqStats"]
 
 
 class RDeseqDataSet(DeseqDataSet):
@@ -180,33 +179,13 @@ class RDeseqDataSet(DeseqDataSet):
         self.uns["prior_disp_var"] = np.asarray(dispersion_prior_variance(variance, n_samples, n_coefs))
 
 
-def filter_threshold_index(num_rej: np.ndarray, theta: np.ndarray) -> int:
-    """R ``results()``'s choice among the filter quantiles (``pvalueAdjustment``), with R's lowess."""
-    if num_rej.max() <= 10:
-        return 0
-    fitted = r_lowess(theta, num_rej.astype(np.float64), f=1 / 5)
-    residual = np.zeros(1) if (num_rej == 0).all() else num_rej[num_rej > 0] - fitted[num_rej > 0]
-    threshold = fitted.max() - np.sqrt(np.mean(residual**2))
-    above = np.flatnonzero(num_rej > threshold)
-    return int(above[0]) if len(above) else 0
-
-
 class RDeseqStats(DeseqStats):
     """:class:`pydeseq2.ds.DeseqStats` whose independent filtering picks R's threshold (R's lowess)."""
 
     def _independent_filtering(self) -> None:
         if not hasattr(self, "p_values"):
             self.run_wald_test()
-        base_mean = np.asarray(self.base_mean, dtype=np.float64)
-        pvalues = self.p_values.to_numpy(dtype=np.float64)
-        lower = float(np.mean(base_mean == 0))
-        theta = np.linspace(lower, 0.95 if lower < 0.95 else 1.0, 50)
-        adjusted = np.full((len(pvalues), len(theta)), np.nan)
-        for i, cutoff in enumerate(np.quantile(base_mean, theta)):
-            use = (base_mean >= cutoff) & ~np.isnan(pvalues)
-            if use.any():
-                adjusted[use, i] = false_discovery_control(pvalues[use], method="bh")
-        num_rej = (adjusted < self.alpha).sum(axis=0)
-        j = filter_threshold_index(num_rej, theta)
-        self.filter_threshold = float(np.quantile(base_mean, theta)[j])
-        self.padj = pd.Series(adjusted[:, j], index=self.dds.var_names)
+        padj, self.filter_threshold = independent_filtering(
+            self.p_values.to_numpy(dtype=np.float64), np.asarray(self.base_mean), self.alpha, r_rule=True
+        )
+        self.padj = pd.Series(padj, index=self.dds.var_names)
