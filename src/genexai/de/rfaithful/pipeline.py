@@ -21,6 +21,7 @@ from pydeseq2.dds import DeseqDataSet
 from pydeseq2.ds import DeseqStats
 
 from genexai.de.filtering import independent_filtering
+from genexai.de.rfaithful.glm import RIDGE_NATURAL, fit_nbinom_glm
 from genexai.de.rfaithful.linesearch import fit_dispersions, grid_dispersions
 from genexai.de.rfaithful.trend import (
     TrendFitError,
@@ -78,6 +79,23 @@ class RDeseqDataSet(DeseqDataSet):
         self.var.loc[self.var["non_zero"], "genewise_dispersions"] = np.clip(estimate, self.min_disp, self.max_disp)
         self.var["_genewise_converged"] = pd.array([pd.NA] * self.n_vars, dtype="boolean")
         self.var.loc[self.var["non_zero"], "_genewise_converged"] = converged
+
+    def fit_LFC(self) -> None:
+        """R's GLM fit (:func:`~genexai.de.rfaithful.glm.fit_nbinom_glm`) in PyDESeq2's fields."""
+        if "dispersions" not in self.var:
+            self.fit_MAP_dispersions()
+        design = self.obsm["design_matrix"]
+        fit = fit_nbinom_glm(
+            self.X[:, self.non_zero_idx], self.obs["size_factors"].to_numpy(), design.to_numpy(dtype=np.float64),
+            self.var.loc[self.var["non_zero"], "dispersions"].to_numpy(dtype=np.float64), min_mu=self.min_mu,
+            device=getattr(self.inference, "device", "cpu"),
+        )  # fmt: skip
+        self.varm["LFC"] = pd.DataFrame(np.nan, index=self.var_names, columns=design.columns)
+        self.varm["LFC"].loc[self.non_zero_genes] = fit.beta
+        self.obsm["_mu_LFC"] = fit.mu
+        self.obsm["_hat_diagonals"] = fit.hat_diagonals
+        self.var["_LFC_converged"] = pd.array([pd.NA] * self.n_vars, dtype="boolean")
+        self.var.loc[self.var["non_zero"], "_LFC_converged"] = fit.converged
 
     def _refit_without_outliers(self) -> None:
         """PyDESeq2's refit of the genes whose Cook's outliers were replaced, with this class's steps.
@@ -180,7 +198,36 @@ class RDeseqDataSet(DeseqDataSet):
 
 
 class RDeseqStats(DeseqStats):
-    """:class:`pydeseq2.ds.DeseqStats` whose independent filtering picks R's threshold (R's lowess)."""
+    """:class:`pydeseq2.ds.DeseqStats` with R's Wald standard errors and independent-filtering threshold.
+
+    R's standard errors (``fitBeta``, and ``optim``'s rows) use the means floored at
+    ``min_mu`` and the ridge ``1e-6`` on the log2 scale; PyDESeq2's use unfloored means,
+    which inflates the errors of genes with near-zero groups. The threshold uses R's lowess.
+    """
+
+    def run_wald_test(self) -> None:
+        if self.prior_LFC_var is not None or self.shrunk_LFCs:  # apeglm priors: not R's MLE Wald test
+            super().run_wald_test()
+            return
+        mu = np.exp(self.design_matrix.to_numpy(dtype=np.float64) @ self.LFC.to_numpy(dtype=np.float64).T)
+        mu = np.maximum(mu * self.dds.obs["size_factors"].to_numpy()[:, None], self.dds.min_mu)
+        pvals, stats, se = self.inference.wald_test(
+            design_matrix=self.design_matrix.to_numpy(dtype=np.float64),
+            disp=self.dds.var["dispersions"].to_numpy(dtype=np.float64),
+            lfc=self.LFC.to_numpy(dtype=np.float64),
+            mu=mu,
+            ridge_factor=np.diag(np.repeat(RIDGE_NATURAL, self.design_matrix.shape[1])),
+            contrast=self.contrast_vector,
+            lfc_null=np.log(2) * self.lfc_null,
+            alt_hypothesis=self.alt_hypothesis,
+        )
+        self.p_values = pd.Series(pvals, index=self.dds.var_names)
+        self.statistics = pd.Series(stats, index=self.dds.var_names)
+        self.SE = pd.Series(se, index=self.dds.var_names)
+        if self.dds.refit_cooks and self.dds.var["replaced"].sum() > 0:
+            self.SE.loc[self.dds.new_all_zeroes_genes] = 0.0
+            self.statistics.loc[self.dds.new_all_zeroes_genes] = 0.0
+            self.p_values.loc[self.dds.new_all_zeroes_genes] = 1.0
 
     def _independent_filtering(self) -> None:
         if not hasattr(self, "p_values"):
