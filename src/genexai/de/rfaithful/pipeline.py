@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
+import torch
 from pydeseq2.dds import DeseqDataSet
 from pydeseq2.ds import DeseqStats
 
@@ -29,6 +32,7 @@ from genexai.de.rfaithful.trend import (
     log_dispersion_variance,
     parametric_trend,
 )
+from genexai.de.torch.device import torch_threads
 
 __all__ = ["RDeseqDataSet", "RDeseqStats"]
 
@@ -41,6 +45,12 @@ class RDeseqDataSet(DeseqDataSet):
     means the dispersions are fitted at (a linear model when the design is one group per
     coefficient, else the GLM), the size factors and every later step are PyDESeq2's.
     """
+
+    @contextmanager
+    def _on_device(self) -> Iterator[torch.device]:
+        """The torch engine's device and thread count (the CPU, torch's default threads, with PyDESeq2's engine)."""
+        with torch_threads(getattr(self.inference, "_threads", None)):
+            yield getattr(self.inference, "device", torch.device("cpu"))
 
     def fit_genewise_dispersions(self, vst: bool = False) -> None:
         if vst:
@@ -65,14 +75,18 @@ class RDeseqDataSet(DeseqDataSet):
                 min_mu=self.min_mu, beta_tol=self.beta_tol,
             )[1]  # fmt: skip
         mu = np.maximum(mu, self.min_mu)
-        fit = fit_dispersions(counts, mu, design, np.log(initial), min_log_alpha=np.log(self.min_disp / 10))
+        with self._on_device() as device:
+            fit = fit_dispersions(
+                counts, mu, design, np.log(initial), min_log_alpha=np.log(self.min_disp / 10), device=device
+            )
         estimate = np.minimum(np.exp(fit.log_alpha), self.max_disp)
         no_increase = fit.last_lp < fit.initial_lp + np.abs(fit.initial_lp) / 1e6
         estimate[no_increase] = initial[no_increase]
         converged = (fit.iterations < 100) & (fit.iterations != 1)
         refit = ~converged & (estimate > self.min_disp * 10)
         if refit.any():
-            estimate[refit] = grid_dispersions(counts[:, refit], mu[:, refit], design)
+            with self._on_device() as device:
+                estimate[refit] = grid_dispersions(counts[:, refit], mu[:, refit], design, device=device)
         self.layers["_mu_hat"] = np.full((self.n_obs, self.n_vars), np.nan)
         self.layers["_mu_hat"][:, self.var["non_zero"]] = mu
         self.var["genewise_dispersions"] = np.full(self.n_vars, np.nan)
@@ -85,11 +99,12 @@ class RDeseqDataSet(DeseqDataSet):
         if "dispersions" not in self.var:
             self.fit_MAP_dispersions()
         design = self.obsm["design_matrix"]
-        fit = fit_nbinom_glm(
-            self.X[:, self.non_zero_idx], self.obs["size_factors"].to_numpy(), design.to_numpy(dtype=np.float64),
-            self.var.loc[self.var["non_zero"], "dispersions"].to_numpy(dtype=np.float64), min_mu=self.min_mu,
-            device=getattr(self.inference, "device", "cpu"),
-        )  # fmt: skip
+        with self._on_device() as device:
+            fit = fit_nbinom_glm(
+                self.X[:, self.non_zero_idx], self.obs["size_factors"].to_numpy(), design.to_numpy(dtype=np.float64),
+                self.var.loc[self.var["non_zero"], "dispersions"].to_numpy(dtype=np.float64), min_mu=self.min_mu,
+                device=device,
+            )  # fmt: skip
         self.varm["LFC"] = pd.DataFrame(np.nan, index=self.var_names, columns=design.columns)
         self.varm["LFC"].loc[self.non_zero_genes] = fit.beta
         self.obsm["_mu_LFC"] = fit.mu
@@ -123,17 +138,19 @@ class RDeseqDataSet(DeseqDataSet):
         fitted = self.var["fitted_dispersions"].to_numpy(dtype=np.float64)[non_zero]
         prior_variance = float(np.asarray(self.uns["prior_disp_var"]).item())
         initial = np.where(gene_wise > 0.1 * fitted, gene_wise, fitted)
-        fit = fit_dispersions(
-            counts, mu, design, np.log(initial), min_log_alpha=np.log(self.min_disp / 10),
-            prior_mean=np.log(fitted), prior_variance=prior_variance,
-        )  # fmt: skip
+        with self._on_device() as device:
+            fit = fit_dispersions(
+                counts, mu, design, np.log(initial), min_log_alpha=np.log(self.min_disp / 10),
+                prior_mean=np.log(fitted), prior_variance=prior_variance, device=device,
+            )  # fmt: skip
         estimate = np.exp(fit.log_alpha)
         converged = fit.iterations < 100
         if (~converged).any():
-            estimate[~converged] = grid_dispersions(
-                counts[:, ~converged], mu[:, ~converged], design, prior_mean=np.log(fitted[~converged]),
-                prior_variance=prior_variance,
-            )  # fmt: skip
+            with self._on_device() as device:
+                estimate[~converged] = grid_dispersions(
+                    counts[:, ~converged], mu[:, ~converged], design, prior_mean=np.log(fitted[~converged]),
+                    prior_variance=prior_variance, device=device,
+                )  # fmt: skip
         estimate = np.clip(estimate, self.min_disp, self.max_disp)
         self.var["MAP_dispersions"] = np.full(self.n_vars, np.nan)
         self.var.loc[non_zero, "MAP_dispersions"] = estimate
@@ -209,12 +226,15 @@ class RDeseqStats(DeseqStats):
         if self.prior_LFC_var is not None or self.shrunk_LFCs:  # apeglm priors: not R's MLE Wald test
             super().run_wald_test()
             return
-        mu = np.exp(self.design_matrix.to_numpy(dtype=np.float64) @ self.LFC.to_numpy(dtype=np.float64).T)
-        mu = np.maximum(mu * self.dds.obs["size_factors"].to_numpy()[:, None], self.dds.min_mu)
+        lfc = self.LFC.to_numpy(dtype=np.float64)
+        fitted = np.isfinite(lfc).all(1)  # all-zero genes have no coefficients (NaN is slow in np.maximum)
+        mu = np.full((self.dds.n_obs, lfc.shape[0]), np.nan)
+        eta = self.design_matrix.to_numpy(dtype=np.float64) @ lfc[fitted].T
+        mu[:, fitted] = np.maximum(np.exp(eta) * self.dds.obs["size_factors"].to_numpy()[:, None], self.dds.min_mu)
         pvals, stats, se = self.inference.wald_test(
             design_matrix=self.design_matrix.to_numpy(dtype=np.float64),
             disp=self.dds.var["dispersions"].to_numpy(dtype=np.float64),
-            lfc=self.LFC.to_numpy(dtype=np.float64),
+            lfc=lfc,
             mu=mu,
             ridge_factor=np.diag(np.repeat(RIDGE_NATURAL, self.design_matrix.shape[1])),
             contrast=self.contrast_vector,
