@@ -4,7 +4,7 @@ Engines: PyDESeq2 (``de=deseq2``, default inference), genexai's torch engine
 (``de.inference=torch``), R's DESeq2 (``de.inference=r``), edgeR quasi-likelihood
 (``de=edger``), limma-voom (``de=limma_voom``) and the Wilcoxon rank-sum test
 (``de=wilcoxon``), each through :func:`genexai.de.build_de_method` with its shipped
-``configs/de/*.yaml`` options and the dataset config's design and reference level, no
+``configs/de/*.yaml`` options and the dataset config's design (or ``--design``) and reference level, no
 cache. Per pair of engines: the Jaccard index of their hit sets (padj < alpha) and the
 Spearman correlation of their p-values over the genes both tested; per engine: hits,
 genes tested and wall time (median of ``--repeats``, after one untimed warm-up run on 500
@@ -45,8 +45,8 @@ DATA_ROOT = ROOT.parent / "shared" / "data"
 DATASETS = ("pasilla", "airway", "yeast_snf2", "montpick", "tcga_brca_paired", "geuvadis_sex", "gtex_brain_acc_fc")
 #: Engine -> (DE config, options beyond it), and its name in tables.
 ENGINES = {
-    "pydeseq2": ("deseq2", {"inference": "default"}, "PyDESeq2"),
-    "torch": ("deseq2", {"inference": "torch"}, "torch DESeq2"),
+    "pydeseq2": ("deseq2", {"inference": "default", "pipeline": "pydeseq2"}, "PyDESeq2"),
+    "torch": ("deseq2", {"inference": "torch", "pipeline": "pydeseq2"}, "torch DESeq2, PyDESeq2 steps"),
     "torch_r": ("deseq2", {"inference": "torch", "pipeline": "r"}, "torch DESeq2, R steps"),
     "r_deseq2": ("deseq2", {"inference": "r"}, "R DESeq2"),
     "edger": ("edger", {}, "edgeR QL"),
@@ -59,7 +59,7 @@ DOC_HEADER = """# How far the DE tools agree (all samples of each real set)
 
 Written by `python benchmarks/de_agreement.py` (do not edit by hand): PyDESeq2, genexai's torch
 DESeq2 engine, R's DESeq2, edgeR quasi-likelihood, limma-voom and the Wilcoxon rank-sum test, each
-with its shipped `configs/de/*.yaml` options and the dataset config's design, on every sample. Wall
+with its shipped `configs/de/*.yaml` options and the design named below, on every sample. Wall
 seconds on one core (after one untimed warm-up that loads R's packages). Jaccard = |A and B| /
 |A or B| of the hit sets; Spearman over the genes both engines tested.
 
@@ -72,13 +72,14 @@ def shipped_options(config: str) -> dict:
     return options
 
 
-def load(name: str, data_root: Path) -> dict:
+def load(name: str, data_root: Path, design: str | None = None) -> dict:
+    """A real set with its config's design and reference level (``design`` replaces the design)."""
     config = yaml.safe_load((ROOT / "configs" / "data" / f"{name}.yaml").read_text())
     folder = data_root / name
     return {
         "counts": pd.read_csv(folder / "counts.csv.gz", index_col="sample"),
         "metadata": pd.read_csv(folder / "metadata.csv", index_col="sample"),
-        "design": config.get("design", "~condition"),
+        "design": design or config.get("design", "~condition"),
         "ref_level": config.get("reference_level"),
     }
 
@@ -141,7 +142,7 @@ def markdown(engines: pd.DataFrame, pairs: pd.DataFrame, alpha: float) -> str:
     names = [e for e in ENGINES if e in set(engines["engine"])]
     lines = [
         f"Hits (padj < {alpha:g}), seconds, and hit-set Jaccard with {ENGINES[reference][2]} "
-        "(all samples; the dataset config's design):\n",
+        f"(all samples; design {' / '.join(dict.fromkeys(engines['design']))}):\n",
         "| dataset | n | genes | " + " | ".join(ENGINES[e][2] for e in names) + " |",
         "|---|---|---|" + "---|" * len(names),
     ]
@@ -182,6 +183,7 @@ def main() -> None:
     parser.add_argument("--engines", nargs="*", default=list(ENGINES), choices=list(ENGINES))
     parser.add_argument("--repeats", type=int, default=1, help="timed runs per engine (median reported)")
     parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument("--design", default=None, help="one design for every set (default: each config's), e.g. '~condition'")
     parser.add_argument("--data-root", type=Path, default=DATA_ROOT)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "de_agreement")
     parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "de_agreement.md",
@@ -199,7 +201,7 @@ def main() -> None:
         if (args.out / "against_r.csv").is_file():
             r_rows = pd.read_csv(args.out / "against_r.csv").to_dict("records")
     for dataset in [] if args.report_only else args.datasets:
-        data = load(dataset, args.data_root)
+        data = load(dataset, args.data_root, args.design)
         tables: dict[str, pd.DataFrame] = {}
         for engine in args.engines:
             try:
@@ -228,7 +230,9 @@ def main() -> None:
     if args.docs is not None:
         closeness = (
             "\n## DESeq2 engines against R's DESeq2\n\n`torch DESeq2, R steps` is `de.inference=torch de.pipeline=r` "
-            "(genexai.de.rfaithful): R's gene-wise and MAP dispersion line search, trend, prior and filtering lowess.\n\n"
+            "(genexai.de.rfaithful, the default pipeline): R's gene-wise and MAP dispersion line search, trend, prior, "
+            "GLM fit, Wald errors and filtering lowess; `PyDESeq2` and `torch DESeq2, PyDESeq2 steps` are "
+            "`de.pipeline=pydeseq2`.\n\n"
             + against_r_markdown(pd.DataFrame(r_rows)) if r_rows else ""
         )
         write_text(args.docs, DOC_HEADER + text + closeness + "\n## Every pair of engines\n\n" + pairs_markdown(pairs, args.alpha))

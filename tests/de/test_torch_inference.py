@@ -1,5 +1,8 @@
 """The batched torch inference: same DESeq2 numbers as PyDESeq2's default, selectable by config.
 
+The comparisons run PyDESeq2's steps (``pipeline="pydeseq2"``), where every solver is the
+engine's; with R's steps (the default) the engine fits only the gene-wise means.
+
 Agreement rule (:func:`genexai.de.agreement.agreement`, also used by
 ``benchmarks/de_speed.py``): for every gene whose padj is not NaN under
 DefaultInference, ``|torch - default| <= 0.02 * |default| + 1e-12`` on log2FoldChange,
@@ -48,9 +51,9 @@ def small_simulation(n_samples: int = 20, n_genes: int = 300, seed: int = 7):
 
 def test_agrees_with_default_inference_on_simulated_data():
     counts, metadata = small_simulation()
-    reference = run_deseq2(counts, metadata, inference=DefaultInference(n_cpus=1))
+    reference = run_deseq2(counts, metadata, inference=DefaultInference(n_cpus=1), pipeline="pydeseq2")
     torch_inference = TorchInference()
-    ours = run_deseq2(counts, metadata, inference=torch_inference)
+    ours = run_deseq2(counts, metadata, inference=torch_inference, pipeline="pydeseq2")
     report = assert_agree(ours, reference)
     assert report["genes"] > 100
     np.testing.assert_array_equal(ours["baseMean"], reference["baseMean"])
@@ -62,8 +65,8 @@ def test_agrees_with_a_covariate_design():
     counts, metadata = small_simulation(n_samples=24, n_genes=200, seed=11)
     metadata = metadata.assign(batch=np.tile(["b1", "b2", "b3"], 8))
     options = {"design": "~batch + condition"}
-    reference = run_deseq2(counts, metadata, inference=DefaultInference(n_cpus=1), **options)
-    assert_agree(run_deseq2(counts, metadata, inference="torch", **options), reference)
+    reference = run_deseq2(counts, metadata, inference=DefaultInference(n_cpus=1), **options, pipeline="pydeseq2")
+    assert_agree(run_deseq2(counts, metadata, inference="torch", **options, pipeline="pydeseq2"), reference)
 
 
 @pytest.fixture(scope="module")
@@ -209,13 +212,17 @@ def test_agrees_with_default_inference_on_pasilla():
     counts_path, metadata_path = real_data("pasilla")
     counts = pd.read_csv(counts_path, index_col="sample")
     metadata = pd.read_csv(metadata_path, index_col="sample")
-    reference, dds = fit_deseq2(counts, metadata, ref_level="untreated", inference=DefaultInference(n_cpus=1))
-    ours = run_deseq2(counts, metadata, ref_level="untreated", inference="torch")
+    reference, dds = fit_deseq2(
+        counts, metadata, ref_level="untreated", inference=DefaultInference(n_cpus=1), pipeline="pydeseq2"
+    )
+    ours = run_deseq2(counts, metadata, ref_level="untreated", inference="torch", pipeline="pydeseq2")
     failed = unconverged_genes(dds)
     assert len(failed) < 0.005 * len(counts.columns)
     report = assert_agree(ours, reference, exclude=failed)
     assert report["genes"] > 8000
     overall = agreement(ours, reference)
     assert max(overall[f"n_over_{c}"] for c in ("log2FoldChange", "pvalue", "padj")) <= len(failed)
-    fixed = run_deseq2(counts, metadata, ref_level="untreated", inference=PriorFallbackInference(n_cpus=1))
+    fixed = run_deseq2(
+        counts, metadata, ref_level="untreated", inference=PriorFallbackInference(n_cpus=1), pipeline="pydeseq2"
+    )
     assert_agree(ours, fixed)

@@ -95,7 +95,7 @@ def _key_options(counts: pd.DataFrame, metadata: pd.DataFrame, opts: DESeq2Optio
     }
     if inference != "default":
         options["inference"] = inference
-    if opts.pipeline != "pydeseq2" and inference != "r":  # absent by default: earlier entries keep their keys
+    if opts.pipeline != "pydeseq2" and inference != "r":  # absent for PyDESeq2's steps: their entries keep their keys
         options["pipeline"] = opts.pipeline
     if inference == "r":
         from genexai.de.r.session import r_versions

@@ -38,7 +38,7 @@ def check_de_config(de_cfg) -> None:
     from genexai.de.torch import check_device_name, resolve_device
 
     engine = check_engine(de_cfg.get("inference", "default"))
-    check_pipeline(de_cfg.get("pipeline", "pydeseq2"))
+    check_pipeline(de_cfg.get("pipeline", "r"))
     device = de_cfg.get("device", "cpu")
     check_device_name(device)
     if engine == "torch":

@@ -5,7 +5,8 @@ differs, one test per gene instead of K − 1. As in R's DESeq2:
 
 * the reduced model (the design without the tested variable) is fitted per gene by IRLS
   with the FULL model's final dispersions and size factors (:func:`~genexai.de.torch.irls.irls_chunk`,
-  the batched twin of ``pydeseq2.utils.irls_solver``);
+  the batched twin of ``pydeseq2.utils.irls_solver``; with ``de.pipeline=r``, R's own
+  ``fitNbinomGLMs`` rules, :func:`~genexai.de.rfaithful.glm.fit_nbinom_glm`);
 * ``stat = 2 (log L_full − log L_reduced)`` with the unthresholded fitted means
   (R's ``dnbinom`` sum), chi-square with ``K − 1`` (the dropped columns) degrees of freedom;
 * genes whose outliers PyDESeq2 replaced use the replaced counts, as their full fit did;
@@ -27,6 +28,7 @@ from scipy.stats import chi2, false_discovery_control
 
 from genexai.de.filtering import independent_filtering
 from genexai.de.options import RESULT_COLUMNS, DESeq2Options
+from genexai.de.rfaithful.glm import fit_nbinom_glm
 from genexai.de.torch.irls import IrlsOptions, irls_chunk
 
 __all__ = ["deseq2_lrt", "nb_loglik"]
@@ -70,12 +72,10 @@ def deseq2_lrt(
     sf = dds.obs["size_factors"].to_numpy(dtype=np.float64)
     disp = dds.var["dispersions"].to_numpy(dtype=np.float64)[tested]
     mu_full = sf[:, None] * np.exp(full @ dds.varm["LFC"].to_numpy(dtype=np.float64)[tested].T)
-    irls = IrlsOptions(min_mu=dds.min_mu, beta_tol=dds.beta_tol)
-    step = max(1, _CHUNK_ELEMENTS // counts.shape[0])
-    mu_red = np.empty_like(counts)
-    for start in range(0, counts.shape[1], step):
-        block = slice(start, start + step)
-        mu_red[:, block] = irls_chunk(counts[:, block], sf, red, disp[block], irls, torch.device(device))[1]
+    if opts.pipeline == "r":
+        mu_red = fit_nbinom_glm(counts, sf, red, disp, min_mu=dds.min_mu, device=device).mu
+    else:
+        mu_red = _pydeseq2_reduced_means(counts, sf, red, disp, dds, device)
     stat = np.full(len(genes), np.nan)
     stat[tested] = 2.0 * (nb_loglik(counts, mu_full, disp) - nb_loglik(counts, mu_red, disp))
     pvalue = chi2.sf(stat, df)
@@ -95,6 +95,20 @@ def deseq2_lrt(
         index=pd.Index(genes, name="gene"),
     )
     return table.loc[:, list(RESULT_COLUMNS)]
+
+
+def _pydeseq2_reduced_means(
+    counts: np.ndarray, sf: np.ndarray, reduced: np.ndarray, disp: np.ndarray, dds: DeseqDataSet,
+    device: str | torch.device,
+) -> np.ndarray:  # fmt: skip
+    """The reduced model's means by PyDESeq2's IRLS rules, in chunks of bounded size."""
+    irls = IrlsOptions(min_mu=dds.min_mu, beta_tol=dds.beta_tol)
+    step = max(1, _CHUNK_ELEMENTS // counts.shape[0])
+    mu_red = np.empty_like(counts)
+    for start in range(0, counts.shape[1], step):
+        block = slice(start, start + step)
+        mu_red[:, block] = irls_chunk(counts[:, block], sf, reduced, disp[block], irls, torch.device(device))[1]
+    return mu_red
 
 
 def _bh(pvalue: np.ndarray) -> np.ndarray:

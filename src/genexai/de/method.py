@@ -48,8 +48,8 @@ class DEMethod(ABC):
     robust : bool
         Robust empirical Bayes (edgeR's ``estimateDisp``/``glmQLFit``, limma's ``eBayes``).
     pipeline : str
-        DESeq2's steps: ``pydeseq2`` or ``r`` (R DESeq2's dispersion and filtering steps,
-        :mod:`genexai.de.rfaithful`).
+        DESeq2's steps: ``r`` (R DESeq2's own dispersion, GLM and filtering steps,
+        :mod:`genexai.de.rfaithful`; the default) or ``pydeseq2`` (PyDESeq2's).
     """
 
     #: The ``name`` of the method's ``configs/de/*.yaml``.
@@ -64,7 +64,7 @@ class DEMethod(ABC):
     inference: str = "default"
     device: str = "cpu"
     robust: bool = True
-    pipeline: str = "pydeseq2"
+    pipeline: str = "r"
 
     def check_available(self) -> None:
         """Raise a one-line ConfigError when the method's engine is not installed (R ones)."""

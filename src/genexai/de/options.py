@@ -50,9 +50,9 @@ class DESeq2Options:
     continuous : sequence of str
         Design variables to fit as numeric slopes; all others are categorical.
     pipeline : str
-        ``pydeseq2`` (PyDESeq2's steps) or ``r``: R DESeq2's own gene-wise and MAP
-        dispersion optimiser, trend, prior and independent filtering
-        (:mod:`genexai.de.rfaithful`), on the same inference engine.
+        ``r`` (default): R DESeq2's own gene-wise and MAP dispersion optimiser, trend,
+        prior, GLM fit, Wald errors and independent filtering (:mod:`genexai.de.rfaithful`),
+        on the same inference engine; ``pydeseq2``: PyDESeq2's steps.
     """
 
     design: str = "~condition"
@@ -64,7 +64,7 @@ class DESeq2Options:
     independent_filter: bool = True
     refit_cooks: bool = True
     continuous: Sequence[str] = ()
-    pipeline: str = "pydeseq2"
+    pipeline: str = "r"
 
     def __post_init__(self) -> None:
         check_pipeline(self.pipeline)
