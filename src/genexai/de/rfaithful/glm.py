@@ -11,7 +11,9 @@ independent-filtering threshold:
   with R's finite-difference gradient (``ndeps = 1e-3``), no ``min_mu`` floor in the
   objective and the ridge as a normal prior — PyDESeq2 uses scipy with the analytic
   gradient of a floored objective within ``[-30, 30]`` on the natural scale;
-* the Wald standard errors use the floored means ``max(μ, min_mu)`` (PyDESeq2: unfloored).
+* the Wald standard errors use the floored means ``max(μ, min_mu)`` (PyDESeq2: unfloored);
+* an intercept-only design (the LRT's usual reduced model) is the log of the mean
+  normalised count, R's closed form, not an IRLS fit.
 
 This module is the fit; :class:`~genexai.de.rfaithful.pipeline.RDeseqStats` uses the
 floored means in the Wald test. The IRLS runs on the torch device of the inference engine.
@@ -37,12 +39,16 @@ _NDEPS = 1e-3
 
 
 class GlmFit(NamedTuple):
-    """Per gene: natural-log coefficients, unfloored means, hat diagonals (samples × genes), convergence."""
+    """Per gene: natural-log coefficients, unfloored means, hat diagonals (samples × genes), convergence.
+
+    ``iterations`` is R's ``betaIter``: IRLS steps, ``maxit`` for the genes handed to optim.
+    """
 
     beta: np.ndarray
     mu: np.ndarray
     hat_diagonals: np.ndarray
     converged: np.ndarray
+    iterations: np.ndarray
 
 
 def _initial_beta(X: np.ndarray, normed: np.ndarray) -> np.ndarray:
@@ -169,7 +175,14 @@ def fit_nbinom_glm(
     sf = np.asarray(size_factors, dtype=np.float64)
     X = np.asarray(design, dtype=np.float64)
     alpha = np.asarray(dispersions, dtype=np.float64)
-    start = _initial_beta(X, counts / sf[:, None])
+    normed = counts / sf[:, None]
+    if X.shape[1] == 1 and (X == 1).all():  # R's closed form for ~1: the log mean, no IRLS
+        mean = normed.mean(0)
+        mu = sf[:, None] * mean
+        w = 1.0 / (1.0 / mu + alpha)
+        ones = np.ones(mean.size, dtype=bool)
+        return GlmFit(np.log(mean)[:, None], mu, w / w.sum(0), ones, np.ones(mean.size, dtype=np.int64))
+    start = _initial_beta(X, normed)
 
     def t(array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(array, dtype=torch.float64, device=device)
@@ -181,8 +194,9 @@ def fit_nbinom_glm(
         hat, variance = _hat_and_variance(Xt, mu_last, alphat)
         beta = beta_t.cpu().numpy()
         stable = np.isfinite(beta).all(1)
-        optim_rows = (iterations.cpu().numpy() >= maxit) | ~stable | (variance.cpu().numpy() <= 0).any(1)
+        optim_rows = (iterations >= maxit).cpu().numpy() | ~stable | (variance.cpu().numpy() <= 0).any(1)
         hat = hat.cpu().numpy()
+        iterations = iterations.cpu().numpy()
     converged = ~optim_rows
     log2_beta = beta / np.log(2)
     for row in np.flatnonzero(optim_rows):
@@ -191,4 +205,4 @@ def fit_nbinom_glm(
         beta[row] = par * np.log(2)
         converged[row] = ok
     mu = sf[:, None] * np.exp(X @ beta.T)
-    return GlmFit(beta, mu, hat, converged)
+    return GlmFit(beta, mu, hat, converged, iterations)
