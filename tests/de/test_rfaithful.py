@@ -61,16 +61,18 @@ def test_gene_wise_dispersions_match_r(fitted):
     differ between R's and torch's lgamma/digamma), the search stops one step apart — a
     handful of genes at ~1e-6 (airway: 2 of 1,594; batch: g1213 at 5e-5) — and near-Poisson
     genes (R's estimate below 10 × minDisp, where d/d log α scales rounding by 1/α²) may
-    end at the other side of the 1e-8 floor (airway: 2 genes, 1.26e-8 in R, 1e-8 here).
+    end at the other side of the 1e-8 floor (airway: 2 genes, 1.26e-8 in R, 1e-8 here; TCGA:
+    6 all-zero-but-one genes, 1e-8 in R, 1.00002e-8 here).
     Both are outside the trend fit (< 100 × minDisp) or far below statistical meaning.
     """
     name, _, _, genes, _, _, _, dds = fitted
     ours, r = dds.var["genewise_dispersions"].to_numpy(), genes["dispGeneEst"].to_numpy()
-    diff = _relative(ours, r)
-    assert np.median(diff) < 1e-9
+    assert np.median(_relative(ours, r)) < 1e-9
+    near_poisson = r < 10 * 1e-8
+    diff = _relative(ours[~near_poisson], r[~near_poisson])
     assert np.mean(diff < STEP_TOLERANCE) >= 0.997, (name, np.sort(diff)[-5:])
-    tested = np.isfinite(ours) & np.isfinite(r) & (r >= 10 * 1e-8)
-    assert _relative(ours[tested], r[tested]).max() < 1e-4, name
+    assert diff.max() < 1e-4, name
+    assert (ours[near_poisson] < 10 * 1e-8).all(), name  # on the same side of the trend fit's cut
 
 
 def test_trend_prior_and_outlier_rule_match_r_given_r_gene_wise_estimates(fitted):
