@@ -149,18 +149,19 @@ def _optim_row(y: np.ndarray, sf: np.ndarray, X: np.ndarray, alpha: float, start
         value = -(log_like + log_prior_const - 0.5 * lam * np.sum(points**2, axis=1))
         return np.where(np.isfinite(value), value, 1e300)
 
-    def gradient(p: np.ndarray) -> np.ndarray:
+    steps = np.arange(p_count)
+
+    def value_and_gradient(p: np.ndarray) -> tuple[float, np.ndarray]:
         up = np.minimum(p + _NDEPS, _LARGE)
         down = np.maximum(p - _NDEPS, -_LARGE)
-        points = np.repeat(p[None, :], 2 * p_count, axis=0)
-        points[np.arange(p_count), np.arange(p_count)] = up
-        points[p_count + np.arange(p_count), np.arange(p_count)] = down
-        values = objectives(points)
-        return (values[:p_count] - values[p_count:]) / (up - down)
+        points = np.repeat(p[None, :], 2 * p_count + 1, axis=0)
+        points[1 + steps, steps] = up
+        points[1 + p_count + steps, steps] = down
+        values = objectives(points)  # p, then the 2p finite-difference points: one evaluation
+        return float(values[0]), (values[1 : 1 + p_count] - values[1 + p_count :]) / (up - down)
 
     result = minimize(
-        lambda p: float(objectives(p[None, :])[0]), start, jac=gradient, method="L-BFGS-B",
-        bounds=[(-_LARGE, _LARGE)] * p_count,
+        value_and_gradient, start, jac=True, method="L-BFGS-B", bounds=[(-_LARGE, _LARGE)] * p_count,
         options={"maxcor": 5, "ftol": 1e7 * np.finfo(float).eps, "gtol": 0.0, "maxiter": 100},
     )  # fmt: skip
     return result.x, bool(result.success)

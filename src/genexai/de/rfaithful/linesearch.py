@@ -42,17 +42,18 @@ class _Prior(NamedTuple):
 
 
 class _Genes(NamedTuple):
-    """Counts and means, genes × samples (so a subset of genes is contiguous rows), and what every step reuses."""
+    """Counts and means, genes × samples (so a subset of genes is contiguous rows), and the design's row outer products."""
 
     y: torch.Tensor
     mu: torch.Tensor
-    inv_mu: torch.Tensor
     y_sum: torch.Tensor
     xx: torch.Tensor
     p: int
 
     def take(self, idx: torch.Tensor) -> _Genes:
-        return _Genes(self.y[idx], self.mu[idx], self.inv_mu[idx], self.y_sum[idx], self.xx, self.p)
+        if idx.numel() == self.y.shape[0]:  # all still stepping (idx is ordered): no copy
+            return self
+        return _Genes(self.y[idx], self.mu[idx], self.y_sum[idx], self.xx, self.p)
 
     def gram(self, w: torch.Tensor) -> torch.Tensor:
         """``Xᵀ diag(w_g) X`` for every gene (row of ``w``): genes × p × p."""
@@ -64,7 +65,7 @@ def _genes(y: np.ndarray, mu: np.ndarray, x: np.ndarray, device: torch.device | 
         return torch.as_tensor(np.asarray(array, dtype=np.float64), device=device)
 
     y_t, mu_t = t(y).T.contiguous(), t(mu).T.contiguous()
-    return _Genes(y_t, mu_t, 1.0 / mu_t, y_t.sum(1), outer_rows(t(x)), int(np.shape(x)[1]))
+    return _Genes(y_t, mu_t, y_t.sum(1), outer_rows(t(x)), int(np.shape(x)[1]))
 
 
 def _log_posterior(a: torch.Tensor, genes: _Genes, prior: _Prior) -> torch.Tensor:
@@ -72,7 +73,7 @@ def _log_posterior(a: torch.Tensor, genes: _Genes, prior: _Prior) -> torch.Tenso
     alpha = torch.exp(a)
     alpha_ = alpha[:, None]
     y = genes.y
-    b = genes.gram(1.0 / (genes.inv_mu + alpha_))
+    b = genes.gram(1.0 / (1.0 / genes.mu + alpha_))
     cr = -torch.log(torch.diagonal(cholesky(b), dim1=1, dim2=2)).sum(1)  # -½ log det b
     r = 1.0 / alpha
     y_r = y + r[:, None]
@@ -89,7 +90,7 @@ def _dlog_posterior(a: torch.Tensor, genes: _Genes, prior: _Prior) -> torch.Tens
     alpha = torch.exp(a)
     alpha_ = alpha[:, None]
     y = genes.y
-    w = 1.0 / (genes.inv_mu + alpha_)
+    w = 1.0 / (1.0 / genes.mu + alpha_)
     inverse, _ = spd_inverse(genes.gram(w))
     db = genes.gram(-(w * w))
     cr = -0.5 * (inverse * db).sum((1, 2))  # trace(b⁻¹ db), both symmetric
