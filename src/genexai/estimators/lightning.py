@@ -165,8 +165,13 @@ class LightningEstimator(Estimator):
         return copy
 
     @classmethod
-    def load(cls, cfg: DictConfig, datamodule: Any, run_dir: Path, ckpt_path: str | None) -> tuple[LightningEstimator, Path]:
-        """The run's best (else last) checkpoint, or ``ckpt_path``; refuses a checkpoint of another gene set or model."""
+    def load(
+        cls, cfg: DictConfig, datamodule: Any, run_dir: Path, ckpt_path: str | None, *, trust_pickle: bool = False
+    ) -> tuple[LightningEstimator, Path]:
+        """The run's best (else last) checkpoint, or ``ckpt_path``; refuses a checkpoint of another gene set or model.
+
+        Read with ``weights_only=True`` whatever ``trust_pickle`` says: a genexai checkpoint needs nothing else.
+        """
         ckpt = _checkpoint(run_dir, ckpt_path)
         estimator = cls(cfg, datamodule.gene_names, datamodule.class_names)
         state = _load_weights(ckpt)

@@ -49,7 +49,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     datamodule = build_datamodule(train_cfg)
     if cfg.get("significance"):
         check_significance_classes(cfg, datamodule.class_names)
-    estimator, ckpt = estimator_class(train_cfg.model).load(train_cfg, datamodule, run_dir, cfg.get("ckpt_path"))
+    estimator, ckpt = estimator_class(train_cfg.model).load(
+        train_cfg, datamodule, run_dir, cfg.get("ckpt_path"), trust_pickle=bool(cfg.get("trust_pickle"))
+    )
 
     if cfg.get("attribution"):
         importance, _ = estimator.attribute(cfg.attribution, datamodule, cfg.seed)
