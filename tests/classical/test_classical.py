@@ -23,7 +23,8 @@ from genexai.attribution import (
     compute_classical_importance,
 )
 from genexai.estimators import SklearnEstimator, estimator_class
-from genexai.estimators.classical import ClassicalModel, load_classical
+from genexai.estimators.classical import ClassicalModel
+from genexai.estimators.classical_io import load_classical
 from genexai.pipeline import reload as evaluating
 from genexai.pipeline import train as training
 from genexai.pipeline.build import build_datamodule
@@ -90,7 +91,7 @@ def test_model_trains_writes_run_dir_and_recovers_planted_genes(train_cfg, name)
     for key in METRIC_KEYS:
         assert key in written and written[key] == metrics[key]
     assert metrics["test/auroc"] >= 0.9, metrics
-    assert (run_dir / "checkpoints" / "model.joblib").is_file()
+    assert (run_dir / "checkpoints" / ("model.ubj" if name == "xgboost" else "model.skops")).is_file()
     meta = json.loads((run_dir / "checkpoints" / "model.json").read_text())
     assert meta["gene_names"] == datamodule.gene_names and meta["class_names"] == ["A", "B"]
     assert (run_dir / "config.yaml").is_file()
@@ -248,7 +249,7 @@ def test_train_entry_point_dispatches_classical_model(train_cfg):
     metrics = training.train(cfg)
     run_dir = Path(cfg.paths.output_dir)
     assert metrics["test/auroc"] >= 0.9
-    assert (run_dir / "checkpoints" / "model.joblib").is_file() and (run_dir / "importance.parquet").is_file()
+    assert (run_dir / "checkpoints" / "model.ubj").is_file() and (run_dir / "importance.parquet").is_file()
     recorded = json.loads((run_dir / "metrics.json").read_text())
     # every stage's cost is measured: a positive wall time and a peak RSS above the interpreter's own
     assert set(recorded["time_s"]) == {"data", "train", "attribution"}, recorded["time_s"]
@@ -261,7 +262,7 @@ def test_evaluate_reloads_a_classical_run(train_cfg, tmp_path):
     run_dir = Path(cfg.paths.output_dir)
     train_classical(cfg, build_datamodule(cfg), run_dir)
     overrides = [f"run_dir={run_dir}", f"de.cache_dir={tmp_path / 'cache'}", "de.genes=model"]
-    # Recompute the importances from model.joblib (attribution=default), then compare with DESeq2.
+    # Recompute the importances from the saved model.skops (attribution=default), then compare with DESeq2.
     metrics = evaluating.evaluate(compose_config("evaluate", [*overrides, "attribution=default"], tmp_path / "eval"))
     comparison = pd.read_csv(tmp_path / "eval" / "comparison.csv")
     assert set(comparison["method"]) >= {"coefficients", "coef_x_input"}

@@ -144,6 +144,9 @@ def test_covariate_design_on_airway_finds_dexamethasone_genes():
         ({"contrast": ["batch", "2", "1"]}, ConfigError, "not in the design"),
         ({"design": "~constant + condition"}, DataError, "single value"),
         ({"design": "~copy + condition"}, ConfigError, "confounded"),
+        # formulaic would run this term as Python (a design from a stranger's run config must not run code)
+        ({"design": "~{condition.__class__.__init__.__globals__} + condition"}, ConfigError, "Python expression"),
+        ({"design": "~np.log(batch) + condition"}, ConfigError, "Python expression"),
     ],
 )
 def test_clear_errors(tiny_nb, kwargs, error, message):

@@ -67,7 +67,7 @@ def read_offline_run(path: str | os.PathLike) -> dict[str, Any]:
     dict
         ``id``, ``name``, ``project``, ``tags``, ``config`` (nested dict),
         ``summary`` (flat ``key -> value``, as W&B's run summary), ``artifacts``
-        (``[{"name", "type", "aliases"}]``) and ``exit_code`` (of the last run file;
+        (``[{"name", "type", "aliases", "files"}]``) and ``exit_code`` (of the last run file;
         ``None`` if the run never finished, ``1`` for a failed job).
     """
     from wandb.proto import wandb_internal_pb2 as pb
@@ -110,7 +110,8 @@ def read_offline_run(path: str | os.PathLike) -> dict[str, Any]:
                 update(record.summary.update, out["summary"], nested=False)
             elif kind == "artifact":
                 art = record.artifact
-                out["artifacts"].append({"name": art.name, "type": art.type, "aliases": list(art.aliases)})
+                files = sorted(entry.path for entry in art.manifest.contents)
+                out["artifacts"].append({"name": art.name, "type": art.type, "aliases": list(art.aliases), "files": files})
             elif kind == "exit":
                 out["exit_code"] = record.exit.exit_code
     out["config"].pop("_wandb", None)

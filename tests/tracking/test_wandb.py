@@ -171,6 +171,18 @@ def test_offline_training_run_records_config_metrics_tables_and_artifacts(train_
     assert "de_table" in {a["type"] for a in merged["artifacts"]}
 
 
+def test_a_classical_model_artifact_is_the_run_directory_format_without_pickle(train_cfg, no_wandb_account):
+    cfg = train_cfg(["logger=wandb", "model=logreg_l1", "model.importance_methods=[coefficients]",
+                     "data.adata.n_samples=40", "data.adata.n_genes=200", "data.n_genes=50"])
+    train(cfg)
+    tracking.finish()
+    run_dir = Path(cfg.paths.output_dir)
+    info = json.loads((run_dir / RUN_INFO_FILE).read_text())
+    (offline_dir,) = (run_dir / "wandb").glob(f"offline-run-*-{info['id']}")
+    (model,) = [a for a in flushed_offline_run(offline_dir)["artifacts"] if a["type"] == "model"]
+    assert model["files"] == ["model.json", "model.skops"]  # opened as the run directory is: load_classical
+
+
 def test_evaluation_outputs_reads_an_evaluation_directory(tmp_path):
     assert tracking.evaluation_outputs(tmp_path / "missing") == {}
     pd.DataFrame({"gene": ["g1"], "padj": [0.01]}).to_csv(tmp_path / "de.csv", index=False)

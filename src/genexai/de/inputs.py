@@ -6,6 +6,7 @@ contrast fails with the same message a biologist can act on, whichever test runs
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,8 +23,12 @@ __all__ = [
     "resolve_contrast", "validate_counts",
 ]  # fmt: skip
 
+#: The one Python term a design may hold: formulaic's categorical coding of a metadata column.
+_CATEGORICAL = re.compile(r"C\(\s*[A-Za-z_]\w*\s*\)")
+
+
 def design_variables(design: str) -> tuple[list[str], str | None]:
-    """Parse a design formula with the parser PyDESeq2 itself uses.
+    """Parse a design formula with the parser PyDESeq2 itself uses; refuse a term that is Python code.
 
     Parameters
     ----------
@@ -45,6 +50,13 @@ def design_variables(design: str) -> tuple[list[str], str | None]:
             f"DE design {design!r} is not a valid formula ({err}); "
             "write it like '~condition' or '~cell_line + condition'."
         ) from None
+    code = [str(factor.expr) for term in formula for factor in term.factors
+            if factor.eval_method == Factor.EvalMethod.PYTHON and not _CATEGORICAL.fullmatch(str(factor.expr))]
+    if code:  # formulaic evaluates such a term as Python: a design in a stranger's run config must not run code
+        raise ConfigError(
+            f"DE design {design!r}: {code[0]!r} is a Python expression, which the formula parser would run; "
+            "a design names metadata columns, e.g. '~cell_line + condition' (a:b interactions and C(column) allowed)."
+        )
     terms = [term for term in formula if term.factors]
     if not terms:
         raise ConfigError(f"DE design {design!r} has no variables; write it like '~condition'.")

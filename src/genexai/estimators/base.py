@@ -125,5 +125,11 @@ class Estimator(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, cfg: DictConfig, datamodule: Any, run_dir: Path, ckpt_path: str | None) -> tuple[Estimator, Path]:
-        """Rebuild a trained model from its run directory (refusing another gene set); return it and its file."""
+    def load(
+        cls, cfg: DictConfig, datamodule: Any, run_dir: Path, ckpt_path: str | None, *, trust_pickle: bool = False
+    ) -> tuple[Estimator, Path]:
+        """Rebuild a trained model from its run directory (refusing another gene set); return it and its file.
+
+        A run directory may come from someone else, so nothing is unpickled unless
+        ``trust_pickle`` (a classical model saved by an older genexai as ``model.joblib``).
+        """

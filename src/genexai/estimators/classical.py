@@ -1,35 +1,25 @@
 """A scikit-learn / XGBoost classifier on the same standardised inputs as the neural models.
 
 :class:`ClassicalModel` wraps one estimator (instantiated by Hydra from
-``configs/model/<name>.yaml``), remembers the genes and classes it was fitted on, and
-saves/loads itself as ``checkpoints/model.joblib`` plus a readable ``model.json``
-beside it, so a model is never applied to another gene set.
+``configs/model/<name>.yaml``) and remembers the genes and classes it was fitted on, so
+a model is never applied to another gene set; :mod:`genexai.estimators.classical_io`
+saves and loads it without pickle.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
-import sklearn
 from sklearn.calibration import CalibratedClassifierCV
 
 from genexai.errors import AttributionError, ConfigError
-from genexai.utils.files import atomic_write, write_json
 
-__all__ = ["ClassicalModel", "load_classical", "MODEL_FILE", "META_FILE"]
+__all__ = ["ClassicalModel", "check_gene_set"]
 
 log = logging.getLogger(__name__)
-
-#: Checkpoint files inside ``<run dir>/checkpoints/``.
-MODEL_FILE = "model.joblib"
-META_FILE = "model.json"
-_FORMAT_VERSION = 1
 
 
 def _is_xgboost(estimator: Any) -> bool:
@@ -175,7 +165,7 @@ class ClassicalModel:
 
     def _require_fitted(self) -> None:
         if not self.fitted:
-            raise ConfigError(f"{self.name} is not fitted yet; call fit() or load a checkpoint with load_classical()")
+            raise ConfigError(f"{self.name} is not fitted yet; call fit() or load a checkpoint with genexai.estimators.classical_io.load_classical()")
 
     def predict(self, x: Any) -> np.ndarray:
         """Class index per sample."""
@@ -225,85 +215,11 @@ class ClassicalModel:
     # ------------------------------------------------------------------ gene set
     def check_genes(self, gene_names: Sequence[str], source: str = "this data") -> None:
         """Refuse a gene set other than the one the model was fitted on (same genes, same order)."""
-        _check_gene_set(self.gene_names, gene_names, self.name, source)
-
-    # ------------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> Path:
-        """Write ``model.joblib`` (estimator + metadata) and ``model.json`` (gene/class names) atomically."""
-        self._require_fitted()
-        path = Path(path)
-        state = {
-            "format_version": _FORMAT_VERSION,
-            "estimator": self.estimator,
-            "importance_methods": self.importance_methods,
-            "gene_names": self.gene_names,
-            "class_names": self.class_names,
-            "best_iteration": self.best_iteration,
-        }
-        atomic_write(path, lambda tmp: joblib.dump(state, tmp))
-        write_json(path.with_name(META_FILE), {**self.metadata(), "model_file": path.name})
-        return path
-
-    def metadata(self) -> dict[str, Any]:
-        """Plain description stored beside the model (readable without unpickling)."""
-        versions = {"scikit-learn": sklearn.__version__}
-        if self.is_xgboost:
-            import xgboost
-
-            versions["xgboost"] = xgboost.__version__
-        return {
-            "format_version": _FORMAT_VERSION,
-            "estimator": f"{type(self.estimator).__module__}.{type(self.estimator).__qualname__}",
-            "core": self.name,
-            "best_iteration": self.best_iteration,
-            "importance_methods": self.importance_methods,
-            "gene_names": self.gene_names,
-            "class_names": self.class_names,
-            "versions": versions,
-        }
+        check_gene_set(self.gene_names, gene_names, self.name, source)
 
 
-def load_classical(path: str | Path, gene_names: Sequence[str] | None = None) -> ClassicalModel:
-    """Load a classical model from a run directory, its ``checkpoints/`` folder or ``model.joblib``.
-
-    Parameters
-    ----------
-    path
-        Run directory, checkpoint directory or the ``.joblib`` file.
-    gene_names
-        Genes of the data the model will be applied to; a different gene set (or order)
-        raises :class:`~genexai.errors.ConfigError` *before* the pickle is opened.
-
-    Notes
-    -----
-    ``model.joblib`` is a pickle: load only runs you (or someone you trust) produced.
-    """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "checkpoints" / MODEL_FILE if (path / "checkpoints" / MODEL_FILE).is_file() else path / MODEL_FILE
-    if not path.is_file():
-        raise ConfigError(f"no classical model at {path}; pass a run directory written by train.py model=<classical model>")
-    meta_path = path.with_name(META_FILE)
-    if gene_names is not None and meta_path.is_file():
-        meta = json.loads(meta_path.read_text())
-        _check_gene_set(meta.get("gene_names"), gene_names, meta.get("core", "model"), "the data it is applied to")
-    state = joblib.load(path)
-    if not isinstance(state, dict) or state.get("format_version") != _FORMAT_VERSION:
-        raise ConfigError(f"{path} is not a genexai classical model (format {_FORMAT_VERSION}); retrain it")
-    model = ClassicalModel(
-        state["estimator"],
-        importance_methods=state["importance_methods"],
-        gene_names=state["gene_names"],
-        class_names=state["class_names"],
-    )
-    model.best_iteration = state["best_iteration"]
-    model.fitted = True
-    if gene_names is not None:
-        model.check_genes(gene_names, source="the data it is applied to")
-    return model
-
-
-def _check_gene_set(expected: Sequence[str] | None, genes: Sequence[str], model_name: str, source: str) -> None:
+def check_gene_set(expected: Sequence[str] | None, genes: Sequence[str], model_name: str, source: str) -> None:
+    """Refuse ``genes`` unless they are ``expected`` in the same order (``None``: nothing recorded, nothing to check)."""
     if expected is None:
         return
     expected, genes = [str(g) for g in expected], [str(g) for g in genes]

@@ -2,14 +2,16 @@
 
 Fitting is ``Trainer.fit`` with the configured callbacks and loggers; the attributed
 weights are the best checkpoint's, loaded with ``weights_only=True`` (a checkpoint holds
-tensors and plain hyperparameters, never code). Null and decoy copies train for the
-observed number of epochs without checkpoint choice, early stopping or loggers.
+tensors and plain hyperparameters, never code), and so is a resumed one (``ckpt_path``).
+Null and decoy copies train for the observed number of epochs without checkpoint choice,
+early stopping or loggers.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -43,9 +45,10 @@ def _load_weights(ckpt: Path) -> dict[str, Any]:
     try:
         state = torch.load(ckpt, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated file, not a checkpoint, pickled code: all refused the same way
+        code = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))  # torch's weights-only refusal
+        reason = f"it names {code.group(1)}, code that weights_only=True refuses to run" if code else type(err).__name__
         raise ConfigError(
-            f"checkpoint {ckpt} is not a readable PyTorch Lightning checkpoint ({type(err).__name__}); "
-            "pass a .ckpt file written by train.py"
+            f"checkpoint {ckpt} is not a readable PyTorch Lightning checkpoint ({reason}); pass a .ckpt file written by train.py"
         ) from None
     if not isinstance(state, dict) or "state_dict" not in state:
         raise ConfigError(f"checkpoint {ckpt} has no model weights (state_dict); pass a .ckpt file written by train.py")
@@ -53,15 +56,20 @@ def _load_weights(ckpt: Path) -> dict[str, Any]:
 
 
 def _resolve_ckpt(ckpt_path: str | None, run_dir: Path) -> str | None:
-    """``ckpt_path=last`` → this run dir's ``last.ckpt``; a path must exist."""
-    if ckpt_path == "last":
-        path = run_dir / "checkpoints" / "last.ckpt"
-        if not path.is_file():
+    """``ckpt_path=last`` → this run dir's ``last.ckpt``; a path must exist and load with ``weights_only=True``.
+
+    The resumed file may come from someone else: it is read here with ``weights_only=True``
+    (a pickle that names code is refused as one ConfigError) before Lightning opens it.
+    """
+    if ckpt_path is None:
+        return None
+    path = run_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
+    if not path.is_file():
+        if ckpt_path == "last":
             raise ConfigError(f"ckpt_path=last: no checkpoint at {path}; pass the path of a previous run's last.ckpt")
-        return str(path)
-    if ckpt_path is not None and not Path(ckpt_path).is_file():
         raise ConfigError(f"checkpoint {ckpt_path} not found")
-    return ckpt_path
+    _load_weights(path)
+    return str(path)
 
 
 @contextlib.contextmanager
@@ -107,9 +115,10 @@ class LightningEstimator(Estimator):
         return attribute(attribution_cfg, self.explained, datamodule, seed)
 
     def fit(self, datamodule: Any, run_dir: Path, loggers: list) -> FitResult:
+        resume = _resolve_ckpt(self.cfg.get("ckpt_path"), run_dir)
         callbacks = instantiate_group(self.cfg.get("callbacks"))
         trainer: pl.Trainer = hydra.utils.instantiate(self.cfg.trainer, callbacks=callbacks, logger=loggers or False)
-        trainer.fit(self.module, datamodule=datamodule, ckpt_path=_resolve_ckpt(self.cfg.get("ckpt_path"), run_dir))
+        trainer.fit(self.module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         if best and not trainer.fast_dev_run:
             self.module.load_state_dict(_load_weights(Path(best))["state_dict"])
@@ -165,8 +174,13 @@ class LightningEstimator(Estimator):
         return copy
 
     @classmethod
-    def load(cls, cfg: DictConfig, datamodule: Any, run_dir: Path, ckpt_path: str | None) -> tuple[LightningEstimator, Path]:
-        """The run's best (else last) checkpoint, or ``ckpt_path``; refuses a checkpoint of another gene set or model."""
+    def load(
+        cls, cfg: DictConfig, datamodule: Any, run_dir: Path, ckpt_path: str | None, *, trust_pickle: bool = False
+    ) -> tuple[LightningEstimator, Path]:
+        """The run's best (else last) checkpoint, or ``ckpt_path``; refuses a checkpoint of another gene set or model.
+
+        Read with ``weights_only=True`` whatever ``trust_pickle`` says: a genexai checkpoint needs nothing else.
+        """
         ckpt = _checkpoint(run_dir, ckpt_path)
         estimator = cls(cfg, datamodule.gene_names, datamodule.class_names)
         state = _load_weights(ckpt)

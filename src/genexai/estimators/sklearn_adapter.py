@@ -1,7 +1,8 @@
 """The scikit-learn / XGBoost adapter: a :class:`~genexai.estimators.classical.ClassicalModel` as an :class:`Estimator`.
 
 No Trainer: one ``fit`` on the training split (XGBoost early-stops on the validation
-split when configured), the model saved as ``checkpoints/model.joblib`` + ``model.json``,
+split when configured), the model saved without pickle as ``checkpoints/model.skops`` (or
+``model.ubj`` for XGBoost) + ``model.json`` (:mod:`genexai.estimators.classical_io`),
 and its hyperparameters sent to the loggers as a Trainer would. Null and decoy copies
 are reseeded and, for early-stopped XGBoost, get the observed number of trees.
 """
@@ -18,7 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from genexai.errors import ConfigError
 from genexai.estimators.base import Estimator, FitResult, Recipe
-from genexai.estimators.classical import MODEL_FILE, ClassicalModel, load_classical
+from genexai.estimators.classical import ClassicalModel
+from genexai.estimators.classical_io import load_classical, model_file, save_classical
 
 __all__ = ["SklearnEstimator"]
 
@@ -60,7 +62,7 @@ class SklearnEstimator(Estimator):
         x_val, y_val = datamodule.tensors("val")
         self.model.fit(x_train.numpy(), y_train.numpy(), x_val.numpy(), y_val.numpy())
         self.name = self.model.name
-        checkpoint = self.model.save(Path(run_dir) / "checkpoints" / MODEL_FILE)
+        checkpoint = save_classical(self.model, Path(run_dir) / "checkpoints")
         hparams = {
             "model": OmegaConf.to_container(self.cfg.model, resolve=True),
             "seed": self.cfg.seed,
@@ -104,7 +106,9 @@ class SklearnEstimator(Estimator):
         return copy
 
     @classmethod
-    def load(cls, cfg: DictConfig, datamodule: Any, run_dir: Path, ckpt_path: str | None) -> tuple[SklearnEstimator, Path]:
-        ckpt = Path(ckpt_path) if ckpt_path else run_dir / "checkpoints" / MODEL_FILE
-        model = load_classical(ckpt, gene_names=datamodule.gene_names)  # refuses another gene set
+    def load(
+        cls, cfg: DictConfig, datamodule: Any, run_dir: Path, ckpt_path: str | None, *, trust_pickle: bool = False
+    ) -> tuple[SklearnEstimator, Path]:
+        ckpt = model_file(ckpt_path or run_dir)
+        model = load_classical(ckpt, gene_names=datamodule.gene_names, trust_pickle=trust_pickle)  # refuses another gene set
         return cls(cfg, datamodule.gene_names, datamodule.class_names, model=model), ckpt

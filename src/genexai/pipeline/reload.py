@@ -3,6 +3,9 @@
 The run's saved ``config.yaml`` rebuilds the same data module (same split, same
 preprocessing fitted on the same training samples) and the model kind decides nothing
 here: :func:`genexai.estimators.estimator_class` picks the adapter that reloads it.
+A run directory may come from someone else, so its config is checked before anything
+is instantiated (:func:`genexai.utils.targets.load_run_config`) and its model is read
+without pickle (``trust_pickle=true`` opens a legacy ``model.joblib``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from genexai.significance import (
     significance_method,
 )
 from genexai.utils.provenance import write_provenance
+from genexai.utils.targets import load_run_config
 
 __all__ = ["evaluate"]
 
@@ -41,7 +45,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(cfg.run_dir) if cfg.get("run_dir") else Path(cfg.ckpt_path).resolve().parent.parent
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"{run_dir} is not a genexai training run (no config.yaml); pass run_dir= a directory made by train.py")
-    train_cfg = OmegaConf.load(run_dir / "config.yaml")
+    train_cfg = load_run_config(run_dir / "config.yaml", trusted=cfg.get("trusted_targets") or ())
     if cfg.get("significance"):  # recomputing q-values on the run's genes: refused when labels chose them
         check_significance_config(OmegaConf.merge(train_cfg, {"significance": cfg.significance}))
     out_dir = Path(cfg.paths.output_dir)
@@ -49,7 +53,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     datamodule = build_datamodule(train_cfg)
     if cfg.get("significance"):
         check_significance_classes(cfg, datamodule.class_names)
-    estimator, ckpt = estimator_class(train_cfg.model).load(train_cfg, datamodule, run_dir, cfg.get("ckpt_path"))
+    estimator, ckpt = estimator_class(train_cfg.model).load(
+        train_cfg, datamodule, run_dir, cfg.get("ckpt_path"), trust_pickle=bool(cfg.get("trust_pickle"))
+    )
 
     if cfg.get("attribution"):
         importance, _ = estimator.attribute(cfg.attribution, datamodule, cfg.seed)

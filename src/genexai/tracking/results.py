@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 from pytorch_lightning.loggers import WandbLogger as _LightningWandbLogger
 
+from genexai.estimators.classical_io import META_FILE, MODEL_FILES
 from genexai.tracking.wandb import MODES, RUN_INFO_FILE, resolve_mode, setup_environment, write_run_info
 from genexai.utils.flatten import flatten
 
@@ -188,8 +189,10 @@ def log_results(
     figures
         ``name -> PNG path`` (report figures), logged as images under ``figures/``.
     checkpoint
-        Best checkpoint, logged as a ``model`` artifact (aliases ``best``, ``latest``);
-        the DE table is logged as a ``de_table`` artifact. Offline, artifacts are stored
+        Best checkpoint, logged as a ``model`` artifact (aliases ``best``, ``latest``) in the
+        run directory's format: a classical model's ``model.json`` travels with its
+        ``model.skops``/``model.ubj``, so a downloaded artifact is opened without pickle as
+        the run directory is. The DE table is logged as a ``de_table`` artifact. Offline, artifacts are stored
         with the run and uploaded by ``wandb sync``.
     """
     tracked = _tracked(loggers)
@@ -226,7 +229,8 @@ def log_results(
                 metadata={k: v for k, v in summary.items() if k.startswith(("val/", "test/"))},
             )
             # "immutable": referenced in place, not copied to W&B's staging area (run dirs are never rewritten).
-            artifact.add_file(str(checkpoint), name=Path(checkpoint).name, policy="immutable")
+            for path in _model_files(Path(checkpoint)):
+                artifact.add_file(str(path), name=path.name, policy="immutable")
             run.log_artifact(artifact, aliases=["best", "latest"])
         if has_de:
             artifact = wandb.Artifact(f"de-{run.id}", type="de_table")
@@ -239,6 +243,12 @@ def log_results(
         save_dir = Path(logger.save_dir or ".") if logger is not None else None
         if save_dir is not None and not (save_dir / RUN_INFO_FILE).is_file():  # a plain Lightning WandbLogger wrote none
             write_run_info(run, save_dir, MODES.get(str(run.settings.mode), "offline"))
+
+
+def _model_files(checkpoint: Path) -> list[Path]:
+    """The checkpoint and, for a classical model, the ``model.json`` beside it (genes, classes, format)."""
+    meta = checkpoint.with_name(META_FILE)
+    return [checkpoint, meta] if checkpoint.name in MODEL_FILES.values() and meta.is_file() else [checkpoint]
 
 
 def evaluation_outputs(out_dir: str | os.PathLike) -> dict[str, Any]:

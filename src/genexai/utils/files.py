@@ -12,15 +12,16 @@ from typing import Any
 __all__ = ["atomic_write", "write_json", "write_text"]
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[Path], Any], suffix: str = ".tmp") -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place.
 
     ``os.replace`` is atomic on POSIX within one filesystem, so readers see either the
-    old file or the complete new one.
+    old file or the complete new one. ``suffix`` ends the temporary name, for writers
+    that choose a format by the extension (XGBoost's ``save_model``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
