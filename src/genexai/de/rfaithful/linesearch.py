@@ -22,7 +22,7 @@ import torch
 
 from genexai.de.torch.linalg import cholesky, outer_rows, spd_inverse
 
-__all__ = ["DispersionFit", "fit_dispersions", "grid_dispersions", "log_posterior"]
+__all__ = ["DispersionFit", "fit_dispersions", "grid_dispersions"]
 
 _ARMIJO = 1e-4
 
@@ -68,7 +68,9 @@ def _genes(y: np.ndarray, mu: np.ndarray, x: np.ndarray, device: torch.device | 
 
 
 def _log_posterior(a: torch.Tensor, genes: _Genes, prior: _Prior) -> torch.Tensor:
-    """R's ``log_posterior``, term for term as DESeq2.cpp writes it.
+    """Cox–Reid-adjusted NB log-likelihood of ``log α = a`` per gene, plus the log-normal prior.
+
+    R's ``log_posterior``, term for term as DESeq2.cpp writes it.
 
     Regrouping the terms (e.g. ``y log r + (y + r) log(1 + μα)``) is faster but changes the
     last digits, and on flat posteriors that flips an Armijo test and the gene's whole path.
@@ -113,16 +115,6 @@ def _prior(prior_mean: np.ndarray | None, prior_variance: float, device: torch.d
 
 def _sub(prior: _Prior, idx: torch.Tensor) -> _Prior:
     return _Prior(None if prior.mean is None else prior.mean[idx], prior.variance)
-
-
-def log_posterior(
-    a: np.ndarray, y: np.ndarray, mu: np.ndarray, x: np.ndarray, prior_mean: np.ndarray | None = None,
-    prior_variance: float = 1.0, device: torch.device | str = "cpu",
-) -> np.ndarray:  # fmt: skip
-    """Cox–Reid-adjusted NB log-likelihood of ``log α = a`` per gene (columns of ``y``, ``mu``), plus the log-normal prior."""
-    a_t = torch.as_tensor(np.asarray(a, np.float64), device=device)
-    with torch.no_grad():
-        return _log_posterior(a_t, _genes(y, mu, x, device), _prior(prior_mean, prior_variance, device)).cpu().numpy()
 
 
 def fit_dispersions(
@@ -190,6 +182,6 @@ def grid_dispersions(
         coarse = torch.stack([_log_posterior(torch.full((n_genes,), g, dtype=torch.float64, device=genes.y.device),
                                              genes, prior) for g in grid])  # fmt: skip
         best = torch.as_tensor(grid, device=genes.y.device)[torch.argmax(coarse, dim=0)]
-        fine = torch.stack([best - delta + 2 * delta * k / 19 for k in range(20)])  # [20, genes], np.linspace's points
+        fine = torch.stack([best - delta + 2 * delta * k / 19 for k in range(20)])  # [20, genes]: R's seq(best − δ, best + δ, length = 20)
         values = torch.stack([_log_posterior(fine[k], genes, prior) for k in range(20)])
         return torch.exp(fine[torch.argmax(values, dim=0), torch.arange(n_genes)]).cpu().numpy()

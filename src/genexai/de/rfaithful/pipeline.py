@@ -1,13 +1,15 @@
-"""PyDESeq2's dataset and Wald test with R DESeq2's trend, prior, outlier rule and independent filtering (``de.pipeline=r``).
+"""PyDESeq2's dataset and Wald test with R DESeq2's own steps where PyDESeq2's differ (``de.pipeline=r``).
 
 PyDESeq2 (and genexai's torch engine, which computes what PyDESeq2 computes) follows
-DESeq2's pipeline step by step, but three of its steps are not R's: the parametric trend
+DESeq2's pipeline step by step, but computes several steps its own way. These classes
+replace them with R's: the gene-wise and MAP dispersion line search and grid rules
+(:mod:`~genexai.de.rfaithful.linesearch`), the parametric trend
 (:mod:`~genexai.de.rfaithful.trend`), the MAD constant of the log-residual variance that
 sets the dispersion prior and the outlier rule (R: 1.4826; PyDESeq2: 1/Φ⁻¹(0.75) =
-1.482602…), and the lowess of the independent-filtering threshold
-(:mod:`~genexai.de.rfaithful.lowess`). These classes replace exactly those steps; every
-other step (size factors, gene-wise and MAP dispersions, the GLM, Cook's distances, the
-Wald test) is PyDESeq2's, on whichever inference engine the caller passes.
+1.482602…), the GLM fit (:mod:`~genexai.de.rfaithful.glm`), the Wald errors at floored
+means, the Cook's refit with these same steps, and the lowess of the independent-filtering
+threshold (:mod:`~genexai.de.rfaithful.lowess`). The size factors, Cook's distances and
+the outlier replacement are PyDESeq2's, on whichever inference engine the caller passes.
 """
 
 from __future__ import annotations
@@ -38,12 +40,13 @@ __all__ = ["RDeseqDataSet", "RDeseqStats"]
 
 
 class RDeseqDataSet(DeseqDataSet):
-    """:class:`pydeseq2.dds.DeseqDataSet` whose dispersion steps are R DESeq2's.
+    """:class:`pydeseq2.dds.DeseqDataSet` whose dispersion and GLM steps are R DESeq2's.
 
     Gene-wise and MAP dispersions by R's line search and grid rules
-    (:mod:`~genexai.de.rfaithful.linesearch`), the trend and the prior as R fits them; the
-    means the dispersions are fitted at (a linear model when the design is one group per
-    coefficient, else the GLM), the size factors and every later step are PyDESeq2's.
+    (:mod:`~genexai.de.rfaithful.linesearch`), the trend and the prior as R fits them, the
+    coefficients by R's ``fitNbinomGLMs``; the means the dispersions are fitted at (the
+    inference engine's linear model when the design is one group per coefficient, else
+    its GLM), the size factors and Cook's distances are PyDESeq2's.
     """
 
     @contextmanager
